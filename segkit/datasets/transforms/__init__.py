@@ -1,0 +1,3 @@
+from .formatting import PackSegInputs
+
+__all__ = ['PackSegInputs']

@@ -1,0 +1,4 @@
+from .data_preprocessor import SegDataPreProcessor
+from .segmentors import *  # noqa: F401,F403
+
+__all__ = ['SegDataPreProcessor']

@@ -1,0 +1,3 @@
+from .base import BaseSegmentor
+
+__all__ = ['BaseSegmentor']

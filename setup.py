@@ -1,0 +1,34 @@
+from importlib.metadata import PackageNotFoundError, version
+
+from setuptools import find_packages, setup
+
+
+def mmcv_requirement() -> str:
+    """Keep a user's full mmcv; otherwise take the pure-Python mmcv-lite.
+
+    Both wheels provide the ``mmcv`` package, so requiring mmcv-lite next to
+    an installed mmcv would overwrite its compiled ops.
+    """
+    try:
+        version('mmcv')
+        return 'mmcv>=2.0.0'
+    except PackageNotFoundError:
+        return 'mmcv-lite>=2.2.0'
+
+
+setup(
+    name='segkit',
+    version='0.1.0',
+    description='Config-driven semantic segmentation experiments on MMEngine',
+    packages=find_packages(include=['segkit', 'segkit.*']),
+    python_requires='>=3.9',
+    install_requires=[
+        'torch>=2.6',
+        'torchvision',
+        'mmengine>=0.10.7,<0.11',
+        mmcv_requirement(),
+        'opencv-python-headless',
+        'numpy',
+    ],
+    extras_require={'tests': ['pytest']},
+)
