@@ -1,3 +1,11 @@
-from .formatting import PackSegInputs
+"""Data transforms, registered in ``segkit.registry.TRANSFORMS``.
 
-__all__ = ['PackSegInputs']
+mmcv's ``Resize``, ``RandomResize`` and ``RandomFlip`` are used as they are.
+"""
+from .formatting import PackSegInputs
+from .geometric import RandomCrop
+from .loading import LoadImageFromFile, LoadSegMap, palette_to_classes
+from .photometric import PhotoMetricDistortion
+
+__all__ = ['PackSegInputs', 'RandomCrop', 'LoadImageFromFile', 'LoadSegMap',
+           'palette_to_classes', 'PhotoMetricDistortion']

@@ -1,0 +1,153 @@
+"""Image/mask folder datasets: the pairing every segkit dataset shares."""
+import os
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from mmengine.dataset import BaseDataset
+
+from segkit.registry import DATASETS, TRANSFORMS
+
+# How many offending files an error message lists before "and N more".
+_MAX_LISTED = 5
+
+
+def check_dir(path: str, what: str) -> None:
+    """Raise ``FileNotFoundError`` naming ``what`` unless ``path`` is a
+    folder: a wrong path should fail at construction, not as an empty
+    dataset or in a worker process."""
+    if not osp.isdir(path):
+        raise FileNotFoundError(
+            f'{what} {path!r} does not exist or is not a folder')
+
+
+def _listing(lines: List[str]) -> str:
+    shown = '\n  '.join(lines[:_MAX_LISTED])
+    more = len(lines) - _MAX_LISTED
+    return '\n  ' + shown + (f'\n  ... and {more} more' if more > 0 else '')
+
+
+def _files_by_stem(folder: str, suffix: str) -> Dict[str, str]:
+    """``{stem: path}`` of the files in ``folder`` named ``<stem><suffix>``
+    (not recursive)."""
+    with os.scandir(folder) as entries:
+        return {entry.name[:-len(suffix)]: entry.path for entry in entries
+                if entry.is_file() and len(entry.name) > len(suffix)
+                and entry.name.endswith(suffix)}
+
+
+@DATASETS.register_module()
+class BaseSegDataset(BaseDataset):
+    """Images and masks in two folders, paired by file name.
+
+    Image ``<stem><img_suffix>`` in ``data_prefix['img_path']`` goes with mask
+    ``<stem><seg_map_suffix>`` in ``data_prefix['seg_map_path']``. Pairing by
+    name (never by position in two sorted listings) means one missing or
+    extra file is an error naming that file, instead of shifting every later
+    mask onto the wrong image. Samples are sorted by stem. When both folders
+    are the same, a file matching both suffixes belongs to the longer one
+    (``a.png`` is an image and ``a_L.png`` its mask).
+
+    Every data info holds ``img_path``, ``seg_map_path``, ``seg_fields=[]``
+    and what :meth:`loader_info` returns (here ``ignore_index``), so that
+    ``dict(type='LoadSegMap')`` needs no arguments. Subclasses change what
+    the loader gets by overriding :meth:`loader_info`, and which files are
+    used by overriding :meth:`find_pairs` (e.g. to keep a split file's
+    stems).
+
+    Args:
+        data_root: the dataset's folder; relative prefixes are joined to it.
+        data_prefix: ``dict(img_path=..., seg_map_path=...)``, the image and
+            mask folders. Both ``data_root`` by default.
+        img_suffix: end of every image file name, e.g. ``'.jpg'``.
+        seg_map_suffix: end of every mask file name, e.g. ``'_mask.png'``.
+        ignore_index: class value of void pixels, left out of loss and
+            metrics.
+        metainfo, pipeline, serialize_data, lazy_init, test_mode, indices,
+        max_refetch: as :class:`mmengine.dataset.BaseDataset`. Pipeline
+            dicts are built from segkit's registry, so the dataset also works
+            where no default scope is set (scripts, notebooks, tests).
+    """
+
+    def __init__(self,
+                 data_root: Union[str, os.PathLike],
+                 data_prefix: Optional[Dict[str, str]] = None,
+                 img_suffix: str = '.png',
+                 seg_map_suffix: str = '.png',
+                 ignore_index: int = 255,
+                 metainfo: Optional[dict] = None,
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 serialize_data: bool = True,
+                 lazy_init: bool = False,
+                 test_mode: bool = False,
+                 indices: Optional[Union[int, Sequence[int]]] = None,
+                 max_refetch: int = 1000) -> None:
+        data_root = os.fspath(data_root)
+        check_dir(data_root, 'data_root')
+        data_prefix = {'img_path': '', 'seg_map_path': '',
+                       **(data_prefix or {})}
+        unknown = set(data_prefix) - {'img_path', 'seg_map_path'}
+        if unknown:
+            raise ValueError(
+                f'data_prefix has unknown keys {sorted(unknown)}; expected '
+                "'img_path' and 'seg_map_path'")
+        self.img_suffix = img_suffix
+        self.seg_map_suffix = seg_map_suffix
+        self.ignore_index = ignore_index
+        super().__init__(
+            data_root=data_root, data_prefix=data_prefix, metainfo=metainfo,
+            pipeline=[TRANSFORMS.build(t) if isinstance(t, dict) else t
+                      for t in pipeline],
+            serialize_data=serialize_data, lazy_init=lazy_init,
+            test_mode=test_mode, indices=indices, max_refetch=max_refetch)
+
+    def loader_info(self) -> dict:
+        """Keys added to every data info for the loading transforms."""
+        return dict(ignore_index=self.ignore_index)
+
+    def find_pairs(self) -> List[Tuple[str, str]]:
+        """``(image path, mask path)`` of every sample, sorted by stem.
+
+        Raises ``FileNotFoundError`` for a missing folder, a folder without
+        images, and any image without its mask or mask without its image.
+        """
+        img_dir = self.data_prefix['img_path']
+        seg_dir = self.data_prefix['seg_map_path']
+        check_dir(img_dir, "data_prefix['img_path']")
+        check_dir(seg_dir, "data_prefix['seg_map_path']")
+        images = _files_by_stem(img_dir, self.img_suffix)
+        masks = _files_by_stem(seg_dir, self.seg_map_suffix)
+        if osp.realpath(img_dir) == osp.realpath(seg_dir):
+            if self.img_suffix == self.seg_map_suffix:
+                raise ValueError(
+                    f'images and masks share the folder {img_dir!r} and the '
+                    f'suffix {self.img_suffix!r}: expected different '
+                    'suffixes to tell them apart')
+            longer, shorter = ((masks, images) if len(self.seg_map_suffix) >
+                               len(self.img_suffix) else (images, masks))
+            claimed = set(longer.values())
+            for stem in [s for s, p in shorter.items() if p in claimed]:
+                del shorter[stem]
+        if not images:
+            raise FileNotFoundError(
+                f'no images ending in {self.img_suffix!r} in {img_dir!r}: '
+                'expected files named <id>' + self.img_suffix)
+        no_mask = [f'{images[s]} (expected {osp.join(seg_dir, s)}'
+                   f'{self.seg_map_suffix})' for s in sorted(images)
+                   if s not in masks]
+        if no_mask:
+            raise FileNotFoundError(
+                f'{len(no_mask)} image(s) have no mask:' + _listing(no_mask))
+        no_image = [f'{masks[s]} (expected {osp.join(img_dir, s)}'
+                    f'{self.img_suffix})' for s in sorted(masks)
+                    if s not in images]
+        if no_image:
+            raise FileNotFoundError(
+                f'{len(no_image)} mask(s) have no image:' +
+                _listing(no_image))
+        return [(images[s], masks[s]) for s in sorted(images)]
+
+    def load_data_list(self) -> List[dict]:
+        """One data info per image/mask pair (see the class docstring)."""
+        info = self.loader_info()
+        return [dict(img_path=img, seg_map_path=seg, seg_fields=[], **info)
+                for img, seg in self.find_pairs()]

@@ -1,0 +1,123 @@
+"""CamVid in the Kaggle layout, with its classes read from class_dict.csv."""
+import csv
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from segkit.registry import DATASETS
+
+from .base import BaseSegDataset, check_dir
+
+RGB = Tuple[int, int, int]
+CSV_HEADER = ['name', 'r', 'g', 'b']
+
+
+def read_class_dict(path: str) -> List[Tuple[str, RGB]]:
+    """``(name, (r, g, b))`` per row of a ``name,r,g,b`` csv, in file order.
+
+    Raises ``FileNotFoundError`` or ``ValueError`` naming the file and line
+    for a missing file, a wrong header, a bad row or a repeated name or
+    colour: a typo here would otherwise silently turn a class into void.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'class_dict file {path!r} does not exist')
+    rows: List[Tuple[str, RGB]] = []
+    seen_names: Dict[str, int] = {}
+    seen_colours: Dict[RGB, Tuple[str, int]] = {}
+    with open(path, newline='', encoding='utf-8-sig') as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        if [field.strip().lower() for field in header] != CSV_HEADER:
+            raise ValueError(f'{path}, line 1: expected the header '
+                             f'{",".join(CSV_HEADER)!r}, got {header}')
+        for fields in reader:
+            line = reader.line_num
+            if not any(field.strip() for field in fields):
+                continue
+            where = f'{path}, line {line}'
+            if len(fields) != 4:
+                raise ValueError(f'{where}: expected 4 fields name,r,g,b, '
+                                 f'got {len(fields)}: {fields}')
+            name = fields[0].strip()
+            try:
+                colour = tuple(int(v) for v in fields[1:])
+            except ValueError:
+                raise ValueError(f'{where}: expected integer r,g,b, got '
+                                 f'{fields[1:]}') from None
+            if not all(0 <= v <= 255 for v in colour):
+                raise ValueError(
+                    f'{where}: r,g,b must be in 0..255, got {colour}')
+            if name in seen_names:
+                raise ValueError(f'{where}: class {name!r} already defined '
+                                 f'on line {seen_names[name]}')
+            if colour in seen_colours:
+                other, other_line = seen_colours[colour]
+                raise ValueError(
+                    f'{where}: colour {colour} of {name!r} is already used by '
+                    f'{other!r} on line {other_line}')
+            seen_names[name] = line
+            seen_colours[colour] = (name, line)
+            rows.append((name, colour))
+    if not rows:
+        raise ValueError(f'{path}: no classes after the header')
+    return rows
+
+
+@DATASETS.register_module()
+class CamVidDataset(BaseSegDataset):
+    """CamVid road scenes: ``<id>.png`` frames with ``<id>_L.png`` colour
+    masks, laid out as the Kaggle release (``train/``, ``train_labels/``,
+    ``val/``, ``val_labels/``, ``class_dict.csv``).
+
+    Classes and palette come from ``class_dict.csv`` (rows in class order)
+    rather than from code, so a relabelled copy of the data needs no code
+    change. Void classes are dropped from ``metainfo``; their colours, and
+    any colour not in the csv, load as ``ignore_index``.
+
+    Args:
+        data_root: the CamVid folder.
+        data_prefix: image and mask folders; the training split by default.
+        class_dict: the csv, relative to ``data_root`` unless absolute.
+        void_classes: names in the csv that are not learnt or scored.
+        **kwargs: the rest of :class:`BaseSegDataset`'s arguments.
+    """
+
+    def __init__(self,
+                 data_root: Union[str, os.PathLike],
+                 data_prefix: Optional[Dict[str, str]] = None,
+                 img_suffix: str = '.png',
+                 seg_map_suffix: str = '_L.png',
+                 class_dict: str = 'class_dict.csv',
+                 void_classes: Sequence[str] = ('Unlabelled',),
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
+        data_root = os.fspath(data_root)
+        check_dir(data_root, 'data_root')
+        csv_path = osp.join(data_root, class_dict)
+        rows = read_class_dict(csv_path)
+        missing = set(void_classes) - {name for name, _ in rows}
+        if missing:
+            raise ValueError(f'void_classes {sorted(missing)} are not in '
+                             f'{csv_path}: expected names from its rows')
+        if metainfo and {'classes', 'palette'} & set(metainfo):
+            raise ValueError(
+                f'CamVidDataset reads classes and palette from {csv_path}; '
+                'edit that file or pass another class_dict instead of '
+                'metainfo classes/palette')
+        kept = [(name, colour) for name, colour in rows
+                if name not in void_classes]
+        self.class_dict = csv_path
+        self.void_classes = tuple(void_classes)
+        super().__init__(
+            data_root=data_root,
+            data_prefix=data_prefix or dict(img_path='train',
+                                            seg_map_path='train_labels'),
+            img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
+            metainfo=dict(metainfo or {},
+                          classes=tuple(name for name, _ in kept),
+                          palette=[list(colour) for _, colour in kept]),
+            **kwargs)
+
+    def loader_info(self) -> dict:
+        """Adds the RGB ``palette`` that ``LoadSegMap`` maps to classes."""
+        return dict(super().loader_info(), palette=self.metainfo['palette'])
