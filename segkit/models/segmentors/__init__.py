@@ -1,3 +1,4 @@
 from .base import BaseSegmentor
+from .unet import UNet
 
-__all__ = ['BaseSegmentor']
+__all__ = ['BaseSegmentor', 'UNet']

@@ -37,8 +37,13 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
                  loss_decode: LossConfig = dict(type='CrossEntropyLoss'),
                  threshold: float = 0.5,
                  align_corners: bool = False,
-                 data_preprocessor: Optional[dict] = None,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None):
+        if isinstance(data_preprocessor, dict):
+            # BaseModel would build it from MMEngine's root registry, which
+            # finds segkit's SegDataPreProcessor only under
+            # default_scope='segkit' (a Runner), not in init_model or tests.
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         if not isinstance(num_classes, int) or num_classes < 1:
