@@ -1,0 +1,3 @@
+from .num_class_check_hook import NumClassCheckHook
+
+__all__ = ['NumClassCheckHook']

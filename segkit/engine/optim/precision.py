@@ -1,0 +1,129 @@
+"""Pick the optimiser wrapper for the machine a config runs on.
+
+Configs ask for ``AmpOptimWrapper``, which asserts a GPU as soon as it is
+built. With ``constructor='PrecisionOptimWrapperConstructor'`` the same
+config uses CUDA AMP on a GPU, bf16 autocast on a capable CPU when asked
+for, and fp32 otherwise, instead of crashing on a laptop or CI runner.
+"""
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.optim import (AmpOptimWrapper, DefaultOptimWrapperConstructor,
+                            OptimWrapper)
+
+from segkit.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
+
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+_AMP_DTYPES = {'fp16': 'float16', 'bf16': 'bfloat16'}
+# AmpOptimWrapper arguments that OptimWrapper would reject.
+_AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
+
+
+@OPTIM_WRAPPERS.register_module()
+class CPUAutocastOptimWrapper(OptimWrapper):
+    """``OptimWrapper`` whose forward runs under CPU bf16 autocast.
+
+    Weights, gradients and optimiser state stay fp32, as with CUDA AMP. bf16
+    has fp32's exponent range, so unlike fp16 it needs no loss scaling and
+    the state dict is plain OptimWrapper's: checkpoints move freely between
+    this wrapper and an fp32 one.
+    """
+
+    @contextmanager
+    def optim_context(self, model: nn.Module) -> Iterator[None]:
+        with super().optim_context(model), torch.autocast(
+                'cpu', dtype=torch.bfloat16):
+            yield
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU has native bf16 matmuls (AVX512-BF16, implied by
+    AMX) for oneDNN to use; elsewhere CPU bf16 autocast is emulated and
+    slower than fp32."""
+    return (torch.backends.mkldnn.is_available()
+            and torch.cpu._is_avx512_bf16_supported())
+
+
+def _without_amp_keys(cfg: dict, wrapper: type) -> dict:
+    kept = {k: v for k, v in cfg.items() if k not in _AMP_ONLY_KEYS}
+    return dict(kept, type=wrapper)
+
+
+def select_optim_wrapper(cfg: dict, cuda_available: bool,
+                         cpu_bf16: bool) -> dict:
+    """Resolve an ``optim_wrapper`` config's precision for this machine.
+
+    ``cfg['precision']`` (default ``'auto'``) decides. Under ``'auto'`` the
+    config's ``type`` does: ``'OptimWrapper'`` means fp32, while
+    ``'AmpOptimWrapper'`` or no type means AMP if CUDA is available (dtype
+    from ``cfg['dtype']``, else float16) and fp32 otherwise. ``'fp16'`` and
+    ``'bf16'`` use AMP with that dtype on CUDA; on CPU ``'bf16'`` uses
+    :class:`CPUAutocastOptimWrapper` if ``cpu_bf16``, else fp32, and
+    ``'fp16'`` is an error.
+
+    Returns a new config with ``precision`` dropped and ``type`` set to the
+    wrapper class. Pure apart from one log line whenever the config asked for
+    reduced precision but gets fp32.
+    """
+    resolved = dict(cfg)
+    precision = resolved.pop('precision', 'auto')
+    if precision not in PRECISIONS:
+        raise ValueError(f'optim_wrapper.precision={precision!r} is not one '
+                         f'of {PRECISIONS}')
+    requested = resolved.pop('type', None)
+    requested = getattr(requested, '__name__', requested)
+    if requested not in (None, 'OptimWrapper', 'AmpOptimWrapper'):
+        raise ValueError(
+            f'optim_wrapper.type={requested!r}: PrecisionOptimWrapper'
+            "Constructor chooses between 'OptimWrapper' and "
+            "'AmpOptimWrapper' itself; use the default constructor for "
+            'other wrappers')
+
+    if precision == 'fp32' or (precision == 'auto'
+                               and requested == 'OptimWrapper'):
+        return _without_amp_keys(resolved, OptimWrapper)
+    if cuda_available:
+        if precision == 'auto':
+            resolved.setdefault('dtype', 'float16')
+        else:
+            resolved['dtype'] = _AMP_DTYPES[precision]
+        return dict(resolved, type=AmpOptimWrapper)
+    if precision == 'fp16':
+        raise ValueError(
+            "optim_wrapper.precision='fp16' needs CUDA (fp16 training relies "
+            "on CUDA AMP's loss scaling), and CUDA is not available; use "
+            "'bf16' or 'fp32' on this machine")
+    if precision == 'bf16':
+        if cpu_bf16:
+            return _without_amp_keys(resolved, CPUAutocastOptimWrapper)
+        reason = ("optim_wrapper.precision='bf16', but this CPU has no "
+                  'native bf16 (AVX512-BF16/AMX)')
+    else:
+        reason = ("optim_wrapper asks for AMP (precision='auto'), but there "
+                  'is no CUDA')
+    print_log(
+        f'{reason}: training in fp32.',
+        logger='current',
+        level=logging.WARNING)
+    return _without_amp_keys(resolved, OptimWrapper)
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class PrecisionOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """``DefaultOptimWrapperConstructor`` that first resolves the config's
+    ``precision`` / ``type`` with :func:`select_optim_wrapper` for the
+    machine it runs on."""
+
+    def __init__(self,
+                 optim_wrapper_cfg: dict,
+                 paramwise_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            select_optim_wrapper(
+                optim_wrapper_cfg,
+                cuda_available=torch.cuda.is_available(),
+                cpu_bf16=cpu_supports_bf16()), paramwise_cfg)

@@ -1,0 +1,164 @@
+"""Precision-aware optimiser-wrapper selection (segkit.engine.optim)."""
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.optim import AmpOptimWrapper, OptimWrapper, build_optim_wrapper
+from mmengine.registry import DefaultScope
+
+from segkit.engine.optim import precision
+from segkit.engine.optim.precision import (CPUAutocastOptimWrapper,
+                                           select_optim_wrapper)
+from segkit.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+SGD = dict(type='SGD', lr=0.1)
+
+
+@pytest.fixture
+def logged(monkeypatch) -> list:
+    """Messages select_optim_wrapper logs."""
+    messages = []
+    monkeypatch.setattr(precision, 'print_log',
+                        lambda msg, **kwargs: messages.append(msg))
+    return messages
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """Simulate a machine: ``machine(cuda=..., cpu_bf16=...)``."""
+
+    def simulate(cuda: bool, cpu_bf16: bool = False) -> None:
+        monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+        monkeypatch.setattr(precision, 'cpu_supports_bf16', lambda: cpu_bf16)
+
+    return simulate
+
+
+@pytest.mark.parametrize(
+    'cfg, cuda, cpu_bf16, wrapper, dtype, logs',
+    [
+        # CUDA: AMP unless fp32 is asked for
+        (dict(), True, False, AmpOptimWrapper, 'float16', 0),
+        (dict(type='AmpOptimWrapper'), True, False, AmpOptimWrapper,
+         'float16', 0),
+        (dict(type='AmpOptimWrapper', dtype='bfloat16'), True, False,
+         AmpOptimWrapper, 'bfloat16', 0),
+        (dict(precision='fp16'), True, False, AmpOptimWrapper, 'float16', 0),
+        (dict(precision='bf16', type='AmpOptimWrapper', dtype='float16'),
+         True, False, AmpOptimWrapper, 'bfloat16', 0),
+        (dict(type='OptimWrapper'), True, False, OptimWrapper, None, 0),
+        (dict(precision='fp32', type='AmpOptimWrapper', loss_scale=512.),
+         True, False, OptimWrapper, None, 0),
+        # CPU: AMP requests fall back to fp32 with one log line
+        (dict(), False, True, OptimWrapper, None, 1),
+        (dict(type='AmpOptimWrapper', loss_scale='dynamic', dtype='float16'),
+         False, True, OptimWrapper, None, 1),
+        (dict(type='OptimWrapper'), False, False, OptimWrapper, None, 0),
+        (dict(precision='bf16'), False, True, CPUAutocastOptimWrapper, None,
+         0),
+        (dict(precision='bf16', type='AmpOptimWrapper'), False, False,
+         OptimWrapper, None, 1),
+    ])
+def test_select_optim_wrapper(cfg, cuda, cpu_bf16, wrapper, dtype, logs,
+                              logged):
+    cfg = dict(cfg, optimizer=SGD, clip_grad=dict(max_norm=1.))
+    original = dict(cfg)
+    resolved = select_optim_wrapper(cfg, cuda, cpu_bf16)
+    assert resolved['type'] is wrapper
+    assert resolved.get('dtype') == dtype
+    assert 'precision' not in resolved
+    if wrapper is not AmpOptimWrapper:  # OptimWrapper rejects AMP kwargs
+        assert not {'loss_scale', 'dtype', 'use_fsdp'} & resolved.keys()
+    assert resolved['optimizer'] == SGD
+    assert resolved['clip_grad'] == dict(max_norm=1.)
+    assert cfg == original
+    assert len(logged) == logs
+    if logs:
+        assert 'fp32' in logged[0]
+
+
+@pytest.mark.parametrize('cfg, match', [
+    (dict(precision='fp16'), 'fp16.*needs CUDA'),
+    (dict(precision='fp8'), r"optim_wrapper\.precision='fp8'"),
+    (dict(type='ApexOptimWrapper'), r"optim_wrapper\.type='ApexOptimWrapper'"),
+])
+def test_select_optim_wrapper_rejects(cfg, match):
+    with pytest.raises(ValueError, match=match):
+        select_optim_wrapper(dict(cfg, optimizer=SGD), False, True)
+
+
+def _build(model: nn.Module, **cfg):
+    with DefaultScope.overwrite_default_scope('segkit'):
+        return build_optim_wrapper(
+            model,
+            dict(constructor='PrecisionOptimWrapperConstructor', **cfg))
+
+
+def _train_step(wrapper: OptimWrapper, model: nn.Module) -> None:
+    with wrapper.optim_context(model):
+        loss = model(torch.randn(4, 3)).float().pow(2).mean()
+    wrapper.update_params(loss)
+
+
+def test_cpu_amp_request_builds_fp32_wrapper_that_steps(machine, logged):
+    machine(cuda=False)
+    model = nn.Linear(3, 2)
+    wrapper = _build(model, type='AmpOptimWrapper', optimizer=SGD)
+    assert type(wrapper) is OptimWrapper
+    assert len(logged) == 1 and 'no CUDA' in logged[0]
+    before = model.weight.detach().clone()
+    _train_step(wrapper, model)
+    assert not torch.equal(model.weight, before)
+
+
+def test_simulated_cuda_resolves_to_amp(machine):
+    machine(cuda=True)
+    for asked, dtype in [('auto', 'float16'), ('fp16', 'float16'),
+                         ('bf16', 'bfloat16')]:
+        constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(
+            dict(
+                type='PrecisionOptimWrapperConstructor',
+                optim_wrapper_cfg=dict(
+                    type='AmpOptimWrapper', precision=asked, optimizer=SGD)))
+        assert constructor.optim_wrapper_cfg['type'] is AmpOptimWrapper
+        assert constructor.optim_wrapper_cfg['dtype'] == dtype
+
+
+def test_cpu_bf16_wrapper_runs_forward_in_bf16(machine):
+    machine(cuda=False, cpu_bf16=True)
+    model = nn.Linear(3, 2)
+    wrapper = _build(model, precision='bf16', optimizer=SGD)
+    assert type(wrapper) is CPUAutocastOptimWrapper
+    with wrapper.optim_context(model):
+        assert model(torch.randn(4, 3)).dtype == torch.bfloat16
+    assert model(torch.randn(4, 3)).dtype == torch.float32
+    before = model.weight.detach().clone()
+    _train_step(wrapper, model)
+    assert model.weight.dtype == torch.float32  # master weights stay fp32
+    assert not torch.equal(model.weight, before)
+
+
+def test_cpu_without_bf16_falls_back_to_fp32(machine, logged):
+    machine(cuda=False, cpu_bf16=False)
+    wrapper = _build(nn.Linear(3, 2), precision='bf16', optimizer=SGD)
+    assert type(wrapper) is OptimWrapper
+    assert len(logged) == 1 and 'no native bf16' in logged[0]
+
+
+def test_runner_trains_with_the_constructor(machine, make_runner):
+    machine(cuda=False, cpu_bf16=True)
+    runner = make_runner(
+        optim_wrapper=dict(
+            constructor='PrecisionOptimWrapperConstructor',
+            type='AmpOptimWrapper',
+            precision='bf16',
+            optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        train_cfg=dict(by_epoch=False, max_iters=2, val_interval=100),
+        val_dataloader=None,
+        val_cfg=None,
+        val_evaluator=None,
+        default_hooks=dict(checkpoint=None))
+    before = {k: v.clone() for k, v in runner.model.state_dict().items()}
+    runner.train()
+    assert type(runner.optim_wrapper) is CPUAutocastOptimWrapper
+    assert runner.iter == 2
+    assert not torch.equal(runner.model.conv.weight, before['conv.weight'])
