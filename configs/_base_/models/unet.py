@@ -1,0 +1,19 @@
+# Ronneberger et al. 2015: base 64 channels, 4 down-steps, transposed-conv up.
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    size_divisor=16,  # 2 ** depth
+    pad_val=0,
+    seg_pad_val=255)
+model = dict(
+    type='UNet',
+    data_preprocessor=data_preprocessor,
+    in_channels=3,
+    num_classes=2,
+    base_channels=64,
+    depth=4,
+    upsample='deconv',
+    loss_decode=dict(type='CrossEntropyLoss', ignore_index=255,
+                     loss_weight=1.0))

@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from segkit.apis import ConfigKeyError, load_config
+
+QUICK = str(Path(__file__).parents[2] / 'configs' / 'unet_camvid_quick.py')
+
+
+def test_work_dir_defaults_to_config_name():
+    cfg = load_config(QUICK)
+    assert cfg.work_dir == 'work_dirs/unet_camvid_quick'
+    assert load_config(QUICK, work_dir='/tmp/x').work_dir == '/tmp/x'
+
+
+def test_override_of_an_existing_key_is_merged():
+    cfg = load_config(QUICK, {'train_cfg.max_iters': 7,
+                              'train_dataloader.dataset.pipeline.3.crop_size':
+                              (64, 64)})
+    assert cfg.train_cfg.max_iters == 7
+    assert cfg.train_dataloader.dataset.pipeline[3].crop_size == (64, 64)
+
+
+def test_misspelt_key_is_refused_with_a_suggestion():
+    with pytest.raises(ConfigKeyError,
+                       match=r"'train_cfgg.max_iters'.*did you mean "
+                       r"'train_cfg'"):
+        load_config(QUICK, {'train_cfgg.max_iters': 7})
+
+
+def test_unknown_nested_key_names_where_it_was_looked_for():
+    with pytest.raises(ConfigKeyError, match=r"optim_wrapper.optimizer of "):
+        load_config(QUICK, {'optim_wrapper.optimizer.betas.x': 1})
+
+
+def test_constructor_argument_left_at_default_may_be_set():
+    cfg = load_config(QUICK, {'model.data_preprocessor.channels_last': True})
+    assert cfg.model.data_preprocessor.channels_last is True
+
+
+def test_data_root_moves_every_dataloader(tmp_path):
+    cfg = load_config(QUICK, {'data_root': str(tmp_path)})
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[name].dataset.data_root == str(tmp_path)
+
+
+def test_missing_config_file_is_named():
+    with pytest.raises(FileNotFoundError, match='nope.py'):
+        load_config('configs/nope.py')

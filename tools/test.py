@@ -1,0 +1,43 @@
+"""Evaluate a checkpoint on a config's test set and print the scores."""
+import argparse
+import os
+
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+from segkit.apis import load_config
+from segkit.engine import dump_json_atomic
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--out', help='write the metrics to this JSON file')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override config keys, e.g. data_root=/data/camvid')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if not os.path.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher)
+    cfg.load_from = args.checkpoint
+    metrics = Runner.from_cfg(cfg).test()
+    if args.out:
+        dump_json_atomic(metrics, args.out)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,49 @@
+"""Train a segmentor from a config: parse, merge, hand over to MMEngine."""
+import argparse
+import os
+
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+from segkit.apis import load_config
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume', nargs='?', const='auto', default=None, metavar='CKPT',
+        help='resume from CKPT, or from the newest checkpoint in the work '
+        'dir when no path is given')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='mixed precision (AMP on CUDA; a CPU-only machine runs fp32)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override config keys, e.g. train_cfg.max_iters=100 '
+        'data_root=/data/camvid')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    Runner.from_cfg(cfg).train()
+
+
+if __name__ == '__main__':
+    main()
