@@ -20,7 +20,8 @@ def check_dir(path: str, what: str) -> None:
             f'{what} {path!r} does not exist or is not a folder')
 
 
-def _listing(lines: List[str]) -> str:
+def listing(lines: List[str]) -> str:
+    """Indented lines for an error message, the first few then a count."""
     shown = '\n  '.join(lines[:_MAX_LISTED])
     more = len(lines) - _MAX_LISTED
     return '\n  ' + shown + (f'\n  ... and {more} more' if more > 0 else '')
@@ -52,7 +53,7 @@ class BaseSegDataset(BaseDataset):
     ``dict(type='LoadSegMap')`` needs no arguments. Subclasses change what
     the loader gets by overriding :meth:`loader_info`, and which files are
     used by overriding :meth:`find_pairs` (e.g. to keep a split file's
-    stems).
+    stems; :meth:`find_images` and :meth:`stem` help there).
 
     Args:
         data_root: the dataset's folder; relative prefixes are joined to it.
@@ -104,17 +105,33 @@ class BaseSegDataset(BaseDataset):
         """Keys added to every data info for the loading transforms."""
         return dict(ignore_index=self.ignore_index)
 
+    def stem(self, img_path: str) -> str:
+        """The sample name: the image's file name without ``img_suffix``."""
+        return osp.basename(img_path)[:-len(self.img_suffix)]
+
+    def find_images(self) -> Dict[str, str]:
+        """``{stem: path}`` of the images, for subclasses whose masks are not
+        files (e.g. RLE in a csv). ``FileNotFoundError`` for a missing
+        folder or one without images."""
+        img_dir = self.data_prefix['img_path']
+        check_dir(img_dir, "data_prefix['img_path']")
+        images = _files_by_stem(img_dir, self.img_suffix)
+        if not images:
+            raise FileNotFoundError(
+                f'no images ending in {self.img_suffix!r} in {img_dir!r}: '
+                'expected files named <id>' + self.img_suffix)
+        return images
+
     def find_pairs(self) -> List[Tuple[str, str]]:
         """``(image path, mask path)`` of every sample, sorted by stem.
 
         Raises ``FileNotFoundError`` for a missing folder, a folder without
         images, and any image without its mask or mask without its image.
         """
+        images = self.find_images()
         img_dir = self.data_prefix['img_path']
         seg_dir = self.data_prefix['seg_map_path']
-        check_dir(img_dir, "data_prefix['img_path']")
         check_dir(seg_dir, "data_prefix['seg_map_path']")
-        images = _files_by_stem(img_dir, self.img_suffix)
         masks = _files_by_stem(seg_dir, self.seg_map_suffix)
         if osp.realpath(img_dir) == osp.realpath(seg_dir):
             if self.img_suffix == self.seg_map_suffix:
@@ -127,23 +144,19 @@ class BaseSegDataset(BaseDataset):
             claimed = set(longer.values())
             for stem in [s for s, p in shorter.items() if p in claimed]:
                 del shorter[stem]
-        if not images:
-            raise FileNotFoundError(
-                f'no images ending in {self.img_suffix!r} in {img_dir!r}: '
-                'expected files named <id>' + self.img_suffix)
         no_mask = [f'{images[s]} (expected {osp.join(seg_dir, s)}'
                    f'{self.seg_map_suffix})' for s in sorted(images)
                    if s not in masks]
         if no_mask:
             raise FileNotFoundError(
-                f'{len(no_mask)} image(s) have no mask:' + _listing(no_mask))
+                f'{len(no_mask)} image(s) have no mask:' + listing(no_mask))
         no_image = [f'{masks[s]} (expected {osp.join(img_dir, s)}'
                     f'{self.img_suffix})' for s in sorted(masks)
                     if s not in images]
         if no_image:
             raise FileNotFoundError(
                 f'{len(no_image)} mask(s) have no image:' +
-                _listing(no_image))
+                listing(no_image))
         return [(images[s], masks[s]) for s in sorted(images)]
 
     def load_data_list(self) -> List[dict]:

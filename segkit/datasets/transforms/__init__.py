@@ -4,8 +4,10 @@ mmcv's ``Resize``, ``RandomResize`` and ``RandomFlip`` are used as they are.
 """
 from .formatting import PackSegInputs
 from .geometric import RandomCrop
-from .loading import LoadImageFromFile, LoadSegMap, palette_to_classes
+from .loading import (LoadImageFromFile, LoadSegMap, apply_label_map,
+                      check_label_map, palette_to_classes)
 from .photometric import PhotoMetricDistortion
 
 __all__ = ['PackSegInputs', 'RandomCrop', 'LoadImageFromFile', 'LoadSegMap',
-           'palette_to_classes', 'PhotoMetricDistortion']
+           'apply_label_map', 'check_label_map', 'palette_to_classes',
+           'PhotoMetricDistortion']

@@ -5,7 +5,7 @@ from the error alone, also when it is raised in a dataloader worker.
 """
 import functools
 import io
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import mmcv
@@ -17,7 +17,11 @@ from PIL import Image
 
 from segkit.registry import TRANSFORMS
 
+from ..rle import rle_decode
+
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# MAT-file headers start with text such as 'MATLAB 5.0 MAT-file'.
+_MAT_SIGNATURE = b'MATLAB'
 
 
 def read_bytes(path: str, backend_args: Optional[dict] = None) -> bytes:
@@ -122,10 +126,94 @@ def palette_to_classes(bgr: np.ndarray,
     return np.take(lut, codes)
 
 
-def _decode_mask(data: bytes, path: str, colour: bool) -> np.ndarray:
+def check_label_map(label_map: Dict[int, int],
+                    ignore_index: int = 255) -> Tuple[Tuple[int, int], ...]:
+    """``label_map``'s items, sorted, after checking that every raw value is
+    an integer in 0..65535 (what a 256/65536-entry table can index) and
+    every class an integer in 0..255 (masks are uint8 class maps)."""
+    if not isinstance(label_map, dict) or not label_map:
+        raise ValueError(f'label_map {label_map!r}: expected a non-empty dict '
+                         'of raw mask value -> class id')
+    if not 0 <= ignore_index <= 255:
+        raise ValueError(f'ignore_index {ignore_index}: expected 0..255 with '
+                         'a label_map, whose output is uint8')
+    for raw, cls in label_map.items():
+        for value, what, top in ((raw, 'raw value', 65535),
+                                 (cls, 'class id', 255)):
+            if (isinstance(value, bool)
+                    or not isinstance(value, (int, np.integer))
+                    or not 0 <= value <= top):
+                raise ValueError(f'label_map {label_map}: {what} {value!r} '
+                                 f'is not an integer in 0..{top}')
+    return tuple(sorted((int(k), int(v)) for k, v in label_map.items()))
+
+
+@functools.lru_cache(maxsize=8)
+def _label_map_lut(items: Tuple[Tuple[int, int], ...], ignore_index: int,
+                   size: int) -> np.ndarray:
+    """Class per raw value, ``ignore_index`` for unmapped ones; raw values
+    the table cannot hold cannot occur in masks of its size."""
+    lut = np.full(size, ignore_index, dtype=np.uint8)
+    for raw, cls in items:
+        if raw < size:
+            lut[raw] = cls
+    return lut
+
+
+def apply_label_map(seg: np.ndarray, label_map: Dict[int, int],
+                    ignore_index: int = 255) -> np.ndarray:
+    """Map raw mask values to uint8 class ids with one table look-up:
+    ``label_map[v]`` where mapped, ``ignore_index`` elsewhere (an unexpected
+    value, such as an anti-aliased edge, is void rather than a guess).
+
+    The table has 256 entries for uint8 masks and 65536 otherwise; other
+    integer masks must hold values in 0..65535.
+    """
+    items = check_label_map(label_map, ignore_index)
+    if seg.dtype != np.uint8 and seg.dtype != np.uint16 and seg.size and (
+            seg.min() < 0 or seg.max() > 65535):
+        raise ValueError(
+            f'mask values {seg.min()}..{seg.max()}: expected 0..65535 to '
+            'apply a label_map')
+    lut = _label_map_lut(items, ignore_index,
+                         256 if seg.dtype == np.uint8 else 65536)
+    return np.take(lut, seg)
+
+
+def _read_mat(data: bytes, path: str, key: Optional[str]) -> np.ndarray:
+    """The array ``key`` of a MATLAB v5 file, as many medical sets ship
+    masks. scipy reads it when installed; segkit does not depend on it."""
+    if key is None:
+        raise ValueError(f'{path} is a MATLAB file: expected mat_key in the '
+                         'data info (e.g. FolderSegDataset(mat_key=...)) '
+                         'naming the variable that holds the mask')
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise ImportError(
+            f'reading the MATLAB mask {path} needs scipy, which is not '
+            'installed: pip install scipy') from None
+    try:
+        arrays = loadmat(io.BytesIO(data))
+    except Exception as e:  # scipy raises several types, e.g. for v7.3
+        raise ValueError(f'cannot read the MATLAB mask {path}: {e} '
+                         "(scipy reads MATLAB's -v7 files and older; resave "
+                         '-v7.3 ones with -v7)') from e
+    if key not in arrays:
+        names = sorted(k for k in arrays if not k.startswith('__'))
+        raise KeyError(f'{path} has no variable {key!r} (mat_key): it holds '
+                       f'{names}')
+    return np.asarray(arrays[key])
+
+
+def _decode_mask(data: bytes, path: str, colour: bool,
+                 mat_key: Optional[str]) -> np.ndarray:
     """Colour masks as uint8 BGR; index masks as stored (indices for
-    paletted files). Pillow, a dependency of mmcv and torchvision, reads
-    GIF (which cv2 cannot) and the indices of palette PNGs."""
+    paletted files, the ``mat_key`` array of MATLAB files). Pillow, a
+    dependency of mmcv and torchvision, reads GIF (which cv2 cannot) and the
+    indices of palette PNGs."""
+    if data[:len(_MAT_SIGNATURE)] == _MAT_SIGNATURE:
+        return _read_mat(data, path, mat_key)
     try:
         if data[:4] == b'GIF8' or (not colour and _is_palette_png(data)):
             with Image.open(io.BytesIO(data)) as im:
@@ -143,6 +231,20 @@ def _decode_mask(data: bytes, path: str, colour: bool) -> np.ndarray:
     return seg
 
 
+def _rle_mask(results: dict) -> np.ndarray:
+    """Decode ``seg_map_rle`` at the size of the image loaded before."""
+    where = (f'the RLE mask of {results.get("img_path")} in '
+             f'{results["seg_map_path"]}')
+    size = results.get('ori_shape')
+    if size is None:
+        raise ValueError(f'{where} takes its size from the image: expected '
+                         'LoadImageFromFile before LoadSegMap')
+    try:
+        return rle_decode(results['seg_map_rle'], size[:2])
+    except ValueError as e:
+        raise ValueError(f'{where}: {e}') from None
+
+
 @TRANSFORMS.register_module()
 class LoadSegMap(BaseTransform):
     """Read ``results['seg_map_path']`` into ``results['gt_seg_map']``.
@@ -154,9 +256,19 @@ class LoadSegMap(BaseTransform):
       :class:`CamVidDataset`): a colour mask, mapped to classes by
       :func:`palette_to_classes`; unknown colours become ``ignore_index``
       (default 255). Result uint8.
+    - ``seg_map_rle`` present (a Kaggle RLE string, from
+      :class:`CarvanaDataset` with ``mask_source='rle'``): decoded to 0/1 at
+      the size of the image, so ``LoadImageFromFile`` must come first;
+      ``seg_map_path`` is then the csv it came from, named in errors.
     - otherwise an index mask, values kept as stored: single-channel PNG
-      (uint8 kept; 16-bit becomes int64), or the palette indices of a GIF or
-      palette PNG.
+      (uint8 kept; 16-bit becomes int64), the palette indices of a GIF or
+      palette PNG, or the variable ``mat_key`` (from the data info) of a
+      MATLAB v5 ``.mat`` file (needs scipy).
+
+    If the data info has a ``label_map`` (raw value -> class id), it is then
+    applied by :func:`apply_label_map` (unmapped values become
+    ``ignore_index``; result uint8): how a dataset turns 0/255 masks into
+    0/1, or swaps foreground and background, with no config step.
 
     Appends ``'gt_seg_map'`` to ``results['seg_fields']``. If the image was
     loaded first, its size as loaded (``ori_shape``, so also in test
@@ -174,20 +286,30 @@ class LoadSegMap(BaseTransform):
     def transform(self, results: dict) -> dict:
         path = results['seg_map_path']
         palette = results.get('palette')
-        data = read_bytes(path, self.backend_args)
-        seg = _decode_mask(data, path, colour=palette is not None)
+        ignore_index = results.get('ignore_index', 255)
+        if 'seg_map_rle' in results:
+            seg = _rle_mask(results)
+        else:
+            seg = _decode_mask(read_bytes(path, self.backend_args), path,
+                               colour=palette is not None,
+                               mat_key=results.get('mat_key'))
         if palette is not None:
-            seg = palette_to_classes(seg, palette,
-                                     results.get('ignore_index', 255))
+            seg = palette_to_classes(seg, palette, ignore_index)
         elif seg.ndim != 2:
             raise ValueError(
                 f'segmentation map {path} has shape {seg.shape}: expected '
                 'one channel of class indices, or a palette in the data '
                 'info to decode a colour mask')
+        elif not np.issubdtype(seg.dtype, np.integer):
+            raise ValueError(f'segmentation map {path} has dtype '
+                             f'{seg.dtype}: expected integer classes')
+        if 'label_map' in results:
+            try:
+                seg = apply_label_map(seg, results['label_map'],
+                                      ignore_index)
+            except ValueError as e:
+                raise ValueError(f'segmentation map {path}: {e}') from None
         elif seg.dtype != np.uint8:
-            if not np.issubdtype(seg.dtype, np.integer):
-                raise ValueError(f'segmentation map {path} has dtype '
-                                 f'{seg.dtype}: expected integer classes')
             seg = seg.astype(np.int64)
         img_size = results.get('ori_shape')
         if img_size is not None and tuple(img_size[:2]) != seg.shape:

@@ -1,0 +1,129 @@
+"""Any image/index-mask folder pair, described by a config instead of a
+dataset class."""
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Tuple, Union
+
+from segkit.registry import DATASETS
+
+from .base import BaseSegDataset, listing
+from .transforms.loading import check_label_map
+
+
+def read_stems(path: str) -> List[str]:
+    """Sample names in a split file, one per line; blank lines and
+    surrounding spaces are skipped. ``FileNotFoundError``/``ValueError``
+    naming the file for a missing or empty file or a repeated name (a
+    repeat would weigh that sample twice)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'split_file {path!r} does not exist')
+    stems: List[str] = []
+    lines: Dict[str, int] = {}
+    with open(path, encoding='utf-8-sig') as f:
+        for line, text in enumerate(f, 1):
+            stem = text.strip()
+            if not stem:
+                continue
+            if stem in lines:
+                raise ValueError(f'{path}, line {line}: {stem!r} is already '
+                                 f'listed on line {lines[stem]}')
+            lines[stem] = line
+            stems.append(stem)
+    if not stems:
+        raise ValueError(f'split_file {path} lists no samples: expected one '
+                         'image name (without suffix) per line')
+    return stems
+
+
+@DATASETS.register_module()
+class FolderSegDataset(BaseSegDataset):
+    """Images and single-channel index masks (PNG, GIF, or MATLAB ``.mat``)
+    in two folders, paired by name as in :class:`BaseSegDataset`.
+
+    Folders are given as ``data_prefix=dict(img_path=..., seg_map_path=...)``
+    relative to ``data_root``, as for every segkit dataset. Mask values are
+    class ids, or raw values that ``label_map`` maps to class ids. Classes
+    come from ``metainfo``, and every ``label_map`` class is checked
+    against them here rather than at the first batch.
+
+    ISBI 2012 (``images/NN.png``, ``labels/NN.png``; 255 = cell, 0 =
+    membrane) reads as::
+
+        dict(type='FolderSegDataset', data_root='.../isbi_membrane',
+             data_prefix=dict(img_path='images', seg_map_path='labels'),
+             label_map={255: 0, 0: 1},
+             metainfo=dict(classes=('cell', 'membrane'),
+                           palette=[[255, 255, 255], [0, 0, 0]]))
+
+    making the membrane, the structure the challenge scores, class 1, the
+    foreground of binary losses and metrics.
+
+    Args:
+        data_root, data_prefix, img_suffix, seg_map_suffix, ignore_index:
+            as :class:`BaseSegDataset`.
+        metainfo: must hold ``classes`` (class i is named ``classes[i]``);
+            ``palette`` (RGB per class) is used for visualisation.
+        label_map: raw mask value (0..65535) -> class id, e.g.
+            ``{255: 0, 0: 1}``. Values not in it load as ``ignore_index``
+            (so an unexpected value is void, never a wrong class). ``None``:
+            the mask values are the class ids.
+        split_file: text file of sample names (image file names without
+            ``img_suffix``), one per line, relative to ``data_root`` unless
+            absolute; only those samples are used, and a name with no image
+            is an error.
+        mat_key: the variable holding the mask in ``.mat`` masks.
+        **kwargs: the rest of :class:`BaseSegDataset`'s arguments.
+    """
+
+    def __init__(self,
+                 data_root: Union[str, os.PathLike],
+                 metainfo: Optional[dict] = None,
+                 label_map: Optional[Dict[int, int]] = None,
+                 split_file: Optional[str] = None,
+                 mat_key: Optional[str] = None,
+                 ignore_index: int = 255,
+                 **kwargs) -> None:
+        classes = (metainfo or {}).get('classes')
+        if not classes:
+            raise ValueError('FolderSegDataset needs metainfo=dict(classes='
+                             '(...)): the class names, in class-id order')
+        if label_map is not None:
+            check_label_map(label_map, ignore_index)
+            unknown = sorted({c for c in label_map.values()
+                              if c >= len(classes) and c != ignore_index})
+            if unknown:
+                raise ValueError(
+                    f'label_map {label_map} maps to class ids {unknown}, but '
+                    f'there are {len(classes)} classes {tuple(classes)}: '
+                    f'expected ids below {len(classes)} or ignore_index '
+                    f'{ignore_index}')
+        self.label_map = label_map
+        self.split_file = (None if split_file is None else
+                           osp.join(os.fspath(data_root), split_file))
+        self.mat_key = mat_key
+        super().__init__(data_root=data_root, metainfo=metainfo,
+                         ignore_index=ignore_index, **kwargs)
+
+    def loader_info(self) -> dict:
+        """Adds ``label_map`` and ``mat_key`` when given."""
+        info = super().loader_info()
+        if self.label_map is not None:
+            info['label_map'] = dict(self.label_map)
+        if self.mat_key is not None:
+            info['mat_key'] = self.mat_key
+        return info
+
+    def find_pairs(self) -> List[Tuple[str, str]]:
+        """The pairs of ``split_file``'s samples, or all of them."""
+        pairs = super().find_pairs()
+        if self.split_file is None:
+            return pairs
+        wanted = read_stems(self.split_file)
+        by_stem = {self.stem(img): (img, seg) for img, seg in pairs}
+        unknown = [s for s in wanted if s not in by_stem]
+        if unknown:
+            raise ValueError(
+                f'{len(unknown)} name(s) in {self.split_file} have no image '
+                f"{'<name>' + self.img_suffix} in "
+                f"{self.data_prefix['img_path']!r}:" + listing(unknown))
+        return [by_stem[s] for s in sorted(wanted)]
