@@ -1,4 +1,5 @@
 from .base import BaseSegmentor
+from .deeplabv3 import DeepLabV3
 from .unet import UNet
 
-__all__ = ['BaseSegmentor', 'UNet']
+__all__ = ['BaseSegmentor', 'DeepLabV3', 'UNet']
