@@ -33,5 +33,4 @@ param_scheduler = [
          end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=300)
-default_hooks = dict(
-    logger=dict(interval=20), checkpoint=dict(interval=300))
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=300))

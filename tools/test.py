@@ -15,7 +15,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs go '
                         '(default: work_dirs/<config name>)')
-    parser.add_argument('--out', help='write the metrics to this JSON file')
+    parser.add_argument(
+        '--out', help='write the metrics to this JSON file (with '
+        '--format-only: the predictions, as a Kaggle RLE csv)')
+    parser.add_argument(
+        '--format-only', action='store_true',
+        help='write predictions in the submission format instead of scoring')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
         help='override config keys, e.g. data_root=/data/camvid')
@@ -34,8 +39,12 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     cfg.load_from = args.checkpoint
+    if args.format_only:
+        if not args.out:
+            raise SystemExit('--format-only needs --out submission.csv')
+        cfg.test_evaluator = dict(type='RLESubmission', out_file=args.out)
     metrics = Runner.from_cfg(cfg).test()
-    if args.out:
+    if args.out and not args.format_only:
         dump_json_atomic(metrics, args.out)
 
 

@@ -1,4 +1,5 @@
 from .dice_metric import DiceMetric
 from .iou_metric import IoUMetric
+from .rle_submission import RLESubmission
 
-__all__ = ['DiceMetric', 'IoUMetric']
+__all__ = ['DiceMetric', 'IoUMetric', 'RLESubmission']
