@@ -1,7 +1,6 @@
 """DeepLabV3 (Chen et al., 2017) as a segkit segmentor, over torchvision."""
 import logging
-from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -12,7 +11,7 @@ from torchvision.models.segmentation import (deeplabv3_mobilenet_v3_large,
 
 from segkit.registry import MODELS
 from segkit.structures import SegDataSample
-from .base import BaseSegmentor, LossConfig
+from .base import BaseSegmentor
 
 CHECKPOINT_PARTS = ('model', 'backbone')
 # Keys listed in full in a loading error; the rest are counted.
@@ -100,8 +99,9 @@ class DeepLabV3(BaseSegmentor):
             ImageNet classification model (e.g. ``resnet50``); its
             classifier is skipped. Every other key must match in name and
             shape. Skipped keys are logged.
-        loss_decode, threshold, align_corners, data_preprocessor, init_cfg:
-            see :class:`BaseSegmentor`.
+        **kwargs: ``loss_decode``, ``threshold``, ``align_corners``,
+            ``test_cfg``, ``data_preprocessor``, ``init_cfg``: see
+            :class:`BaseSegmentor`.
     """
 
     def __init__(self,
@@ -110,15 +110,8 @@ class DeepLabV3(BaseSegmentor):
                  aux_head: bool = False,
                  aux_loss_weight: float = 0.4,
                  torchvision_checkpoint: Optional[dict] = None,
-                 loss_decode: LossConfig = dict(type='CrossEntropyLoss'),
-                 threshold: float = 0.5,
-                 align_corners: bool = False,
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None):
-        super().__init__(num_classes=num_classes, loss_decode=loss_decode,
-                         threshold=threshold, align_corners=align_corners,
-                         data_preprocessor=data_preprocessor,
-                         init_cfg=init_cfg)
+                 **kwargs):
+        super().__init__(num_classes=num_classes, **kwargs)
         if backbone not in BACKBONES:
             raise ValueError(f'backbone must be one of {tuple(BACKBONES)}, '
                              f'got {backbone!r}')
@@ -128,8 +121,8 @@ class DeepLabV3(BaseSegmentor):
                     f"torchvision_checkpoint must be dict(path=..., part="
                     f"'model'|'backbone'), got {dict(torchvision_checkpoint)}")
             check_checkpoint_part(torchvision_checkpoint['part'])
-            init_cfgs = [init_cfg] if isinstance(init_cfg, dict) else (
-                init_cfg or [])
+            init_cfgs = [self.init_cfg] if isinstance(
+                self.init_cfg, dict) else (self.init_cfg or [])
             if any(cfg.get('type') == 'Pretrained' for cfg in init_cfgs):
                 raise ValueError(
                     'give either torchvision_checkpoint or init_cfg='

@@ -1,12 +1,12 @@
 """U-Net (Ronneberger et al., 2015) as a segkit segmentor."""
-from typing import List, Optional, Union
+from typing import List
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segkit.registry import MODELS
-from .base import BaseSegmentor, LossConfig
+from .base import BaseSegmentor
 
 UPSAMPLE_MODES = ('deconv', 'bilinear')
 
@@ -74,8 +74,9 @@ class UNet(BaseSegmentor):
             channels. Both keep the paper's channel plan, so they differ only
             in the up-sampling op (bilinear has ~4× fewer up-sampling
             weights and no checkerboard artefacts).
-        loss_decode, threshold, align_corners, data_preprocessor, init_cfg:
-            see :class:`BaseSegmentor`.
+        **kwargs: ``loss_decode``, ``threshold``, ``align_corners``,
+            ``test_cfg``, ``data_preprocessor``, ``init_cfg``: see
+            :class:`BaseSegmentor`.
 
     Convolutions start from Kaiming-normal weights (fan-in, ReLU gain), the
     paper's ``std = sqrt(2 / N)``, and zero biases; ``init_cfg`` (e.g.
@@ -88,15 +89,8 @@ class UNet(BaseSegmentor):
                  base_channels: int = 64,
                  depth: int = 4,
                  upsample: str = 'deconv',
-                 loss_decode: LossConfig = dict(type='CrossEntropyLoss'),
-                 threshold: float = 0.5,
-                 align_corners: bool = False,
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[dict] = None):
-        super().__init__(num_classes=num_classes, loss_decode=loss_decode,
-                         threshold=threshold, align_corners=align_corners,
-                         data_preprocessor=data_preprocessor,
-                         init_cfg=init_cfg)
+                 **kwargs):
+        super().__init__(num_classes=num_classes, **kwargs)
         if upsample not in UPSAMPLE_MODES:
             raise ValueError(
                 f'upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}')

@@ -1,0 +1,220 @@
+"""BaseSegmentor's inference modes: sliding window and flip TTA.
+
+Tiny hand-made networks make the expected logits computable: a 1×1 conv is
+a function of each pixel alone (so windows must not change it, and it is
+flip-equivariant), a 3×3 conv sees its neighbours (so windows covering the
+image must reproduce it exactly), and a column ramp is not flip-equivariant.
+"""
+import dataclasses
+from typing import List, Tuple
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from segkit.models import BaseSegmentor
+from segkit.models.segmentors.base import (InferenceConfig, mirror_images,
+                                           window_starts)
+from segkit.structures import SegDataSample
+
+
+class Conv(BaseSegmentor):
+    """One conv layer; records the shape of every batch it is given."""
+
+    def __init__(self, num_classes: int = 3, kernel: int = 1, **kwargs):
+        super().__init__(num_classes=num_classes, **kwargs)
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, num_classes, kernel, padding=kernel // 2)
+        self.calls: List[Tuple[int, ...]] = []
+
+    def forward_logits(self, inputs: Tensor) -> Tensor:
+        self.calls.append(tuple(inputs.shape))
+        return self.conv(inputs)
+
+
+class ColumnRamp(BaseSegmentor):
+    """Class-1 logit rises from -1 at the left to 1 at the right edge;
+    class 0 is 0. The image content is ignored."""
+
+    def forward_logits(self, inputs: Tensor) -> Tensor:
+        n, _, h, w = inputs.shape
+        ramp = torch.linspace(-1, 1, w).expand(n, 1, h, w)
+        return torch.cat([torch.zeros_like(ramp), ramp], dim=1)
+
+
+def slide(crop, stride, **extra) -> dict:
+    return dict(mode='slide', crop_size=crop, stride=stride, **extra)
+
+
+def predict(model: BaseSegmentor, inputs: Tensor) -> List[SegDataSample]:
+    with torch.no_grad():
+        return model(inputs, mode='predict')
+
+
+def logits(samples: List[SegDataSample]) -> Tensor:
+    return torch.stack([s.seg_logits.data for s in samples])
+
+
+@pytest.mark.parametrize('size, crop, stride', [(23, 10, 7), (10, 10, 3),
+                                                (7, 10, 4), (64, 16, 16),
+                                                (31, 8, 1)])
+def test_window_starts_cover_the_axis_and_stay_inside(size, crop, stride):
+    starts = window_starts(size, crop, stride)
+    assert starts[0] == 0 and starts == sorted(set(starts))
+    assert starts[-1] + min(crop, size) == size
+    assert all(b - a <= stride for a, b in zip(starts, starts[1:]))
+
+
+def test_slide_equals_whole_when_one_window_covers_the_image():
+    torch.manual_seed(1)
+    inputs = torch.randn(2, 3, 19, 27)
+    whole = Conv(kernel=3)
+    covering = Conv(kernel=3, test_cfg=slide((32, 32), (16, 16)))
+    assert torch.equal(logits(predict(whole, inputs)),
+                       logits(predict(covering, inputs)))
+    assert covering.calls == [(2, 3, 19, 27)]  # clipped, not padded
+
+
+@pytest.mark.parametrize('crop, stride', [((10, 16), (7, 9)), (8, (5, 8)),
+                                          ((23, 5), (1, 2))])
+def test_slide_equals_whole_for_a_pixelwise_model(crop, stride):
+    torch.manual_seed(2)
+    inputs = torch.randn(2, 3, 23, 37)
+    whole = predict(Conv(), inputs)
+    windows = Conv(test_cfg=slide(crop, stride, window_batch=3))
+    slid = predict(windows, inputs)
+    torch.testing.assert_close(logits(slid), logits(whole))
+    assert all(torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
+               for a, b in zip(slid, whole))
+    crop_hw = windows.test_cfg.crop_size
+    assert all(call[0] <= 3 and call[2:] == crop_hw for call in windows.calls)
+
+
+def test_overlapping_windows_differ_from_whole_for_a_wider_model():
+    # The 3×3 conv's zero padding at window borders shows in the result:
+    # proof that windows really run separately.
+    torch.manual_seed(3)
+    inputs = torch.randn(1, 3, 20, 20)
+    whole = logits(predict(Conv(kernel=3), inputs))
+    slid = logits(predict(Conv(kernel=3, test_cfg=slide(12, 8)), inputs))
+    assert not torch.allclose(whole, slid, atol=1e-4)
+
+
+@pytest.mark.parametrize('size, crop, stride', [((25, 41), (8, 11), (5, 7)),
+                                                ((9, 50), (16, 16), (3, 13)),
+                                                ((17, 17), (4, 4), (4, 4))])
+def test_every_pixel_is_covered(size, crop, stride):
+    class Ones(BaseSegmentor):
+
+        def forward_logits(self, inputs: Tensor) -> Tensor:
+            return inputs.new_ones(inputs.shape[0], 2, *inputs.shape[2:])
+
+    # A pixel no window covered would be 0 / 0 = NaN.
+    result = Ones(num_classes=2, test_cfg=slide(crop, stride))(
+        torch.zeros(2, 3, *size), mode='predict')
+    assert torch.equal(logits(result), torch.ones(2, 2, *size))
+
+
+def test_slide_goes_through_test_step_with_padding_and_odd_sizes():
+    model = Conv(test_cfg=slide((16, 16), (8, 8)),
+                 data_preprocessor=dict(type='SegDataPreProcessor',
+                                        size_divisor=8))
+    shapes = [(37, 53), (21, 30)]
+    data = dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
+                        for h, w in shapes],
+                data_samples=[SegDataSample(metainfo=dict(
+                    img_shape=s, ori_shape=s)) for s in shapes])
+    with torch.no_grad():
+        results = model.test_step(data)
+    assert [r.pred_sem_seg.shape for r in results] == shapes
+    assert model.calls and all(c[2:] == (16, 16) for c in model.calls)
+
+
+def test_flip_on_a_flip_equivariant_model_changes_nothing():
+    torch.manual_seed(4)
+    inputs = torch.randn(2, 3, 11, 15)
+    plain = predict(Conv(), inputs)
+    flipped = predict(Conv(test_cfg=dict(flip=True)), inputs)
+    torch.testing.assert_close(logits(flipped).softmax(1),
+                               logits(plain).softmax(1))
+    assert all(torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
+               for a, b in zip(plain, flipped))
+
+
+def test_flip_averages_the_probabilities_of_both_views():
+    inputs = torch.zeros(1, 3, 4, 9)
+    plain = predict(ColumnRamp(num_classes=2), inputs)[0]
+    assert plain.pred_sem_seg.data[0, 0].tolist() == [0] * 5 + [1] * 4
+    tta = predict(ColumnRamp(num_classes=2, test_cfg=dict(flip=True)),
+                  inputs)[0]
+    # p(x) and its mirror p(w-1-x) = 1 - p(x) average to exactly 1/2.
+    torch.testing.assert_close(tta.seg_logits.data.softmax(0),
+                               torch.full((2, 4, 9), 0.5))
+    assert not torch.equal(tta.pred_sem_seg.data, plain.pred_sem_seg.data)
+
+
+def test_flip_mirrors_each_image_inside_its_own_padding():
+    batch = torch.arange(2 * 1 * 2 * 4.).reshape(2, 1, 2, 4)
+    mirrored = mirror_images(batch, [(2, 3), (1, 4)])
+    assert mirrored[0, 0].tolist() == [[2, 1, 0, 3], [6, 5, 4, 7]]
+    assert mirrored[1, 0].tolist() == [[11, 10, 9, 8], [12, 13, 14, 15]]
+    assert torch.equal(mirror_images(mirrored, [(2, 3), (1, 4)]), batch)
+
+
+@pytest.mark.parametrize('threshold', [0.3, 0.5, 0.7])
+def test_binary_threshold_applies_to_the_averaged_sigmoid(threshold):
+    torch.manual_seed(5)
+    inputs = torch.randn(1, 3, 13, 17)
+    model = Conv(num_classes=1, threshold=threshold,
+                 test_cfg=slide((8, 8), (5, 5)))
+    plain = predict(model, inputs)[0]
+    model.test_cfg = dataclasses.replace(model.test_cfg, flip=True)
+    tta = predict(model, inputs)[0]
+    # A 1×1 conv is flip-equivariant: both views agree, so the averaged
+    # sigmoid is the plain one and so is every thresholded pixel.
+    prob = plain.seg_logits.data.sigmoid()
+    torch.testing.assert_close(tta.seg_logits.data.sigmoid(), prob)
+    assert torch.equal(plain.pred_sem_seg.data, (prob > threshold).long())
+    assert torch.equal(tta.pred_sem_seg.data, plain.pred_sem_seg.data)
+    assert 0 < plain.pred_sem_seg.data.float().mean() < 1
+
+
+def test_binary_flip_averages_sigmoids_not_logits():
+    class Skewed(BaseSegmentor):
+        """Logit 8 in the left column, -1 elsewhere: mirrored, the 8 lands
+        on the right column."""
+
+        def forward_logits(self, inputs: Tensor) -> Tensor:
+            out = inputs.new_full((inputs.shape[0], 1, *inputs.shape[2:]),
+                                  -1.)
+            out[..., 0] = 8
+            return out
+
+    tta = predict(Skewed(num_classes=1, threshold=0.7,
+                         test_cfg=dict(flip=True)),
+                  torch.zeros(1, 3, 2, 5))[0]
+    expected = (torch.tensor(8.).sigmoid() + torch.tensor(-1.).sigmoid()) / 2
+    prob = tta.seg_logits.data.sigmoid()[0]
+    torch.testing.assert_close(prob[:, [0, 4]], expected.expand(2, 2))
+    # Averaged logits, 3.5, would make the outer columns foreground at 0.7;
+    # the averaged probability, 0.63, does not.
+    assert torch.tensor(3.5).sigmoid() > 0.7 > expected
+    assert not tta.pred_sem_seg.data.any()
+
+
+@pytest.mark.parametrize('cfg, message', [
+    (dict(mode='tiles'), r"mode='tiles'"),
+    (dict(mode='slide', crop_size=8), r'needs crop_size and stride'),
+    (slide((8, 8), (9, 4)), r'stride=\(9, 4\) exceeds crop_size'),
+    (slide((8, 0), 4), r'crop_size=\(8, 0\)'),
+    (dict(flips=True), r"unknown keys \['flips'\]"),
+    (dict(window_batch=0), r'window_batch=0'),
+])
+def test_bad_test_cfg_is_refused_at_construction(cfg, message):
+    with pytest.raises(ValueError, match=message):
+        Conv(test_cfg=cfg)
+
+
+def test_test_cfg_defaults_to_whole_image_without_flip():
+    assert Conv().test_cfg == InferenceConfig(mode='whole', flip=False)
+    assert Conv(test_cfg=slide(8, [4, 6])).test_cfg.stride == (4, 6)

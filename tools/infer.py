@@ -1,0 +1,81 @@
+"""Predict masks for image files, folders or globs with a checkpoint."""
+import argparse
+import os
+import time
+
+import torch
+from mmengine.config import DictAction
+from mmengine.utils import ProgressBar
+
+from segkit.apis import (OUTPUT_FORMATS, find_images, init_model,
+                         iter_inference, model_palette, output_paths,
+                         save_prediction, set_inference_options)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Write one mask per image, at the image size')
+    parser.add_argument('config', help='config file the model was trained '
+                        'with (its test pipeline is used)')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('inputs', nargs='+', metavar='INPUT',
+                        help='image files, folders of images, or globs '
+                        "(quote them: 'frames/*.png')")
+    parser.add_argument('--out-dir', default='work_dirs/infer',
+                        help='where <image stem>.png masks go '
+                        '(default: %(default)s)')
+    parser.add_argument('--format', default='index', choices=OUTPUT_FORMATS,
+                        help='index: class ids; color: palette colours; '
+                        'overlay: colours blended on the image '
+                        '(default: %(default)s)')
+    parser.add_argument('--threshold', type=float,
+                        help='foreground probability threshold of a binary '
+                        '(num_classes=1) model')
+    parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--tta', action='store_true',
+                        help='average the predictions of each image and its '
+                        'horizontal mirror')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override config keys, e.g. model.base_channels=32')
+    args = parser.parse_args()
+    if args.batch_size < 1:
+        parser.error(f'--batch-size {args.batch_size}: expected >= 1')
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    try:
+        images = find_images(args.inputs)
+        out_paths = output_paths(images, args.out_dir)
+    except ValueError as e:
+        raise SystemExit(f'error: {e}') from None
+    if not os.path.isfile(args.checkpoint):
+        raise SystemExit(f'error: checkpoint not found: {args.checkpoint}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('error: --device cuda, but no CUDA device is '
+                         'available')
+    model = init_model(args.config, args.checkpoint, args.device,
+                       args.cfg_options)
+    try:
+        set_inference_options(model, args.threshold,
+                              flip=True if args.tta else None)
+    except ValueError as e:
+        raise SystemExit(f'error: --threshold: {e}') from None
+    colours = model_palette(model)
+    progress = ProgressBar(len(images))
+    start = time.perf_counter()
+    for sample, out_path in zip(
+            iter_inference(model, images, args.batch_size), out_paths):
+        save_prediction(sample, out_path, args.format, colours)
+        progress.update()
+    seconds = time.perf_counter() - start
+    print(f'\n{len(images)} images, {seconds:.2f} s, '
+          f'{len(images) / seconds:.2f} images/s '
+          f'({args.format} masks in {args.out_dir})')
+
+
+if __name__ == '__main__':
+    main()
