@@ -7,6 +7,7 @@ from mmengine.runner import Runner
 
 from segkit.apis import load_config
 from segkit.engine import dump_json_atomic
+from segkit.engine.hooks import configure_show_dir
 
 
 def parse_args() -> argparse.Namespace:
@@ -21,6 +22,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--format-only', action='store_true',
         help='write predictions in the submission format instead of scoring')
+    parser.add_argument(
+        '--show-dir', help='draw every test sample (input | ground truth | '
+        'prediction | overlay) to DIR/<image name>.png')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
         help='override config keys, e.g. data_root=/data/camvid')
@@ -43,6 +47,8 @@ def main() -> None:
         if not args.out:
             raise SystemExit('--format-only needs --out submission.csv')
         cfg.test_evaluator = dict(type='RLESubmission', out_file=args.out)
+    if args.show_dir:
+        configure_show_dir(cfg, args.show_dir)
     metrics = Runner.from_cfg(cfg).test()
     if args.out and not args.format_only:
         dump_json_atomic(metrics, args.out)

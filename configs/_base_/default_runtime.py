@@ -8,9 +8,13 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# LocalVisBackend keeps scalars.json and the config in <timestamp>/vis_data;
+# add dict(type='TensorboardVisBackend') (or 'WandbVisBackend') to get the
+# scalars and SegVisHook's panels there too. No fixed `name`: the Runner
+# names the visualizer after the experiment, so a second Runner in the same
+# process gets its own instead of reusing the first one's backends.
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(
-    type='Visualizer', vis_backends=vis_backends, name='visualizer')
+visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 
@@ -29,7 +33,13 @@ default_hooks = dict(
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-custom_hooks = [dict(type='NumClassCheckHook')]
+# SegVisHook: panels (input | ground truth | prediction | overlay) of the first
+# max_samples validation images at every validation, in
+# <timestamp>/vis_data/<iter>/<image>.png, and of test runs in vis_data/test/.
+custom_hooks = [
+    dict(type='NumClassCheckHook'),
+    dict(type='SegVisHook', max_samples=8),
+]
 
 randomness = dict(seed=0)
 load_from = None

@@ -1,0 +1,39 @@
+"""Draw what a config's pipeline feeds the model: image | ground truth,
+after augmentation, for the first samples of a split."""
+import argparse
+import os.path as osp
+
+from mmengine.config import DictAction
+
+from segkit.apis import load_config
+from segkit.visualization import browse_dataset
+from segkit.visualization.browse import SPLITS
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Browse a dataset')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--split', default='train', choices=SPLITS,
+                        help='which dataloader\'s dataset and pipeline')
+    parser.add_argument('--n', type=int, default=8,
+                        help='how many samples, from the first')
+    parser.add_argument('--out-dir', help='where the panels go (default: '
+                        'work_dirs/browse/<config name>/<split>)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override config keys, e.g. data_root=/data/camvid')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options)
+    out_dir = args.out_dir or osp.join(
+        'work_dirs', 'browse', osp.splitext(osp.basename(args.config))[0],
+        args.split)
+    paths = browse_dataset(cfg, args.split, args.n, out_dir)
+    print(f'{len(paths)} panel(s) in {out_dir}')
+
+
+if __name__ == '__main__':
+    main()
