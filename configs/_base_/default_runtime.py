@@ -39,6 +39,8 @@ default_hooks = dict(
 custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='SegVisHook', max_samples=8),
+    # report.html in the run folder: config, scores, curves, panels.
+    dict(type='ReportHook'),
 ]
 
 randomness = dict(seed=0)

@@ -1,3 +1,6 @@
 from .num_class_check_hook import NumClassCheckHook
+from .report_hook import ReportHook
+from .vis_hook import SegVisHook, configure_show_dir
 
-__all__ = ['NumClassCheckHook']
+__all__ = ['NumClassCheckHook', 'ReportHook', 'SegVisHook',
+           'configure_show_dir']
