@@ -1,25 +1,32 @@
-"""The researcher's path through the real tools, on real CamVid, on the CPU:
-train → checkpoint → test → resume."""
+"""The researcher's path through the real tools, on real data, on the CPU:
+train → checkpoint → test → resume, for each kind of model and dataset.
+
+The runs use the small real samples bundled in data/ (a few frames to
+validate on), so each tool call costs seconds, not minutes."""
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import segkit  # noqa: F401  (allow-lists MMEngine's checkpoint types)
+from segkit.datasets.rle import read_rle_csv, rle_decode
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = 'configs/unet_camvid_quick.py'
-# A narrow net and a handful of iterations: the tools, not the model, are
+# Narrow nets and a handful of iterations: the tools, not the models, are
 # under test here.
-SMALL = ['model.base_channels=4', 'model.depth=3',
-         'model.data_preprocessor.size_divisor=8',
-         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
-         'val_dataloader.num_workers=1', 'train_cfg.val_interval=3',
-         'default_hooks.checkpoint.interval=3', 'default_hooks.logger.interval=1']
+FAST = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
+        'val_dataloader.num_workers=1', 'train_cfg.val_interval=3',
+        'default_hooks.checkpoint.interval=3',
+        'default_hooks.logger.interval=1']
+SMALL_UNET = ['model.base_channels=4', 'model.depth=3',
+              'model.data_preprocessor.size_divisor=8']
 
 
 def run_tool(*args: str) -> str:
@@ -29,17 +36,23 @@ def run_tool(*args: str) -> str:
     return proc.stdout + proc.stderr
 
 
+def train(config: str, work_dir: Path, options: list, iters: int = 6,
+          *extra: str) -> str:
+    return run_tool('tools/train.py', config, '--work-dir', str(work_dir),
+                    *extra, '--cfg-options', f'train_cfg.max_iters={iters}',
+                    *options)
+
+
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, camvid_root):
+def camvid_unet(tmp_path_factory, camvid_sample_root):
     work_dir = tmp_path_factory.mktemp('unet_camvid_quick')
-    log = run_tool('tools/train.py', CONFIG, '--work-dir', str(work_dir),
-                   '--cfg-options', f'data_root={camvid_root}',
-                   'train_cfg.max_iters=6', *SMALL)
-    return work_dir, log
+    options = [f'data_root={camvid_sample_root}', *FAST, *SMALL_UNET]
+    log = train('configs/unet_camvid_quick.py', work_dir, options)
+    return work_dir, options, log
 
 
-def test_train_writes_checkpoints_and_validates(trained):
-    work_dir, log = trained
+def test_train_writes_checkpoints_and_validates(camvid_unet):
+    work_dir, _, log = camvid_unet
     assert (work_dir / 'iter_6.pth').is_file()
     assert (work_dir / 'last_checkpoint').read_text().strip().endswith(
         'iter_6.pth')
@@ -48,24 +61,95 @@ def test_train_writes_checkpoints_and_validates(trained):
     assert 'no CUDA' in log or torch.cuda.is_available()
 
 
-def test_test_tool_prints_and_writes_miou(trained, camvid_root):
-    work_dir, _ = trained
+def test_test_tool_prints_and_writes_miou(camvid_unet):
+    work_dir, options, _ = camvid_unet
     out = work_dir / 'metrics.json'
-    log = run_tool('tools/test.py', CONFIG, str(work_dir / 'iter_6.pth'),
-                   '--work-dir', str(work_dir), '--out', str(out),
-                   '--cfg-options', f'data_root={camvid_root}', *SMALL)
+    log = run_tool('tools/test.py', 'configs/unet_camvid_quick.py',
+                   str(work_dir / 'iter_6.pth'), '--work-dir', str(work_dir),
+                   '--out', str(out), '--cfg-options', *options)
     metrics = json.loads(out.read_text())
     assert 0.0 <= metrics['mIoU'] <= 1.0
     assert f"mIoU: {metrics['mIoU']:.4f}" in log
     assert 'Sky' in log and 'Bicyclist' in log  # the per-class table
 
 
-def test_resume_continues_from_the_last_iteration(trained, camvid_root):
-    work_dir, _ = trained
-    log = run_tool('tools/train.py', CONFIG, '--work-dir', str(work_dir),
-                   '--resume', '--cfg-options', f'data_root={camvid_root}',
-                   'train_cfg.max_iters=9', *SMALL)
+def test_resume_continues_from_the_last_iteration(camvid_unet):
+    work_dir, options, _ = camvid_unet
+    log = train('configs/unet_camvid_quick.py', work_dir, options, 9,
+                '--resume')
     assert re.search(r'resumed epoch: \d+, iter: 6', log)
     assert 'Iter(train) [7/9]' in log and 'Iter(train) [1/9]' not in log
     ckpt = torch.load(work_dir / 'iter_9.pth', map_location='cpu')
     assert ckpt['meta']['iter'] == 9
+
+
+def test_binary_unet_on_carvana_reports_dice_and_writes_rle(
+        tmp_path, carvana_sample_root):
+    options = [f'data_root={carvana_sample_root}', *FAST, *SMALL_UNET]
+    log = train('configs/unet_carvana_quick.py', tmp_path, options)
+    assert re.search(r'Dice: \d\.\d+\s+DatasetDice: \d\.\d+', log)
+    assert list(tmp_path.glob('best_Dice_iter_*.pth'))
+
+    submission = tmp_path / 'submission.csv'
+    run_tool('tools/test.py', 'configs/unet_carvana_quick.py',
+             str(tmp_path / 'iter_6.pth'), '--work-dir', str(tmp_path),
+             '--format-only', '--out', str(submission), '--cfg-options',
+             *options)
+    rows = read_rle_csv(str(submission))
+    assert rows and all(name.endswith('.jpg') for name in rows)
+    name, rle = next(iter(rows.items()))
+    width, height = Image.open(carvana_sample_root / 'train' / name).size
+    mask = rle_decode(rle, (height, width))  # at the original image size
+    assert set(np.unique(mask)) <= {0, 1}
+
+
+def test_deeplabv3_trains_and_tests_on_camvid(tmp_path, camvid_sample_root):
+    options = [f'data_root={camvid_sample_root}', *FAST]
+    log = train('configs/deeplabv3_mbv3_camvid_quick.py', tmp_path, options,
+                3)
+    assert re.search(r'aux\.loss_ce: \d', log)
+    log = run_tool('tools/test.py', 'configs/deeplabv3_mbv3_camvid_quick.py',
+                   str(tmp_path / 'iter_3.pth'), '--work-dir', str(tmp_path),
+                   '--cfg-options', *options)
+    assert re.search(r'mIoU: \d\.\d+', log)
+
+
+def dist_run(script: str, *args: str) -> str:
+    """A real torchrun launch (gloo on this CPU) through the shell wrapper."""
+    proc = subprocess.run(['bash', script, *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=600,
+                          env={**os.environ, 'PYTHON': sys.executable,
+                               'PORT': str(29500 + os.getpid() % 1000)})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_distributed_test_counts_every_sample_once(camvid_unet, tmp_path):
+    """3 processes over 4 validation frames: the sampler pads the last
+    shard, and the metric must still equal the single-process one."""
+    work_dir, options, _ = camvid_unet
+    single, multi = tmp_path / 'single.json', tmp_path / 'multi.json'
+    ckpt = str(work_dir / 'iter_6.pth')
+    run_tool('tools/test.py', 'configs/unet_camvid_quick.py', ckpt,
+             '--work-dir', str(tmp_path / 'single'), '--out', str(single),
+             '--cfg-options', *options)
+    log = dist_run('tools/dist_test.sh', 'configs/unet_camvid_quick.py', ckpt,
+                   '3', '--work-dir', str(tmp_path / 'multi'), '--out',
+                   str(multi), '--cfg-options', *options)
+    assert 'Distributed training: True' in log
+    assert 'GPU number: 3' in log  # MMEngine's name for the world size
+    assert json.loads(multi.read_text()) == json.loads(single.read_text())
+
+
+def test_distributed_training_checkpoints_and_draws_once(camvid_sample_root,
+                                                         tmp_path):
+    options = [f'data_root={camvid_sample_root}', *FAST, *SMALL_UNET]
+    log = dist_run('tools/dist_train.sh', 'configs/unet_camvid_quick.py', '2',
+                   '--work-dir', str(tmp_path), '--cfg-options',
+                   'train_cfg.max_iters=3', *options)
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    assert (tmp_path / 'iter_3.pth').is_file()
+    panels = list(tmp_path.glob('*/vis_data/3/*.png'))
+    # Rank 0 draws the frames of its own shard, once each: 2 of the 4.
+    assert len(panels) == 2
+    assert len({p.name for p in panels}) == len(panels)

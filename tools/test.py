@@ -6,7 +6,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from segkit.apis import load_config
-from segkit.engine import dump_json_atomic
+from segkit.engine import dump_json_atomic, prepare_distributed
 from segkit.engine.hooks import configure_show_dir
 
 
@@ -49,6 +49,7 @@ def main() -> None:
         cfg.test_evaluator = dict(type='RLESubmission', out_file=args.out)
     if args.show_dir:
         configure_show_dir(cfg, args.show_dir)
+    prepare_distributed(cfg)
     metrics = Runner.from_cfg(cfg).test()
     if args.out and not args.format_only:
         dump_json_atomic(metrics, args.out)

@@ -6,6 +6,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from segkit.apis import load_config
+from segkit.engine import prepare_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,6 +43,7 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
+    prepare_distributed(cfg)
     Runner.from_cfg(cfg).train()
 
 

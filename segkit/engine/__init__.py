@@ -3,9 +3,10 @@ from .checkpoint import (ATOMIC_LOCAL_BACKEND, SAFE_CHECKPOINT_GLOBALS,
                          AtomicCheckpointHook, AtomicLocalBackend,
                          UnsafeCheckpointError, atomic_write,
                          dump_json_atomic)
+from .dist import prepare_distributed
 
 __all__ = [
     'ATOMIC_LOCAL_BACKEND', 'SAFE_CHECKPOINT_GLOBALS', 'AtomicCheckpointHook',
     'AtomicLocalBackend', 'UnsafeCheckpointError', 'atomic_write',
-    'dump_json_atomic'
+    'dump_json_atomic', 'prepare_distributed'
 ]
