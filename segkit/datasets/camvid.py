@@ -1,5 +1,4 @@
 """CamVid in the Kaggle layout, with its classes read from class_dict.csv."""
-import csv
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -7,6 +6,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from segkit.registry import DATASETS
 
 from .base import BaseSegDataset, check_dir
+from .csv_table import csv_rows
 
 RGB = Tuple[int, int, int]
 CSV_HEADER = ['name', 'r', 'g', 'b']
@@ -19,45 +19,31 @@ def read_class_dict(path: str) -> List[Tuple[str, RGB]]:
     for a missing file, a wrong header, a bad row or a repeated name or
     colour: a typo here would otherwise silently turn a class into void.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'class_dict file {path!r} does not exist')
     rows: List[Tuple[str, RGB]] = []
     seen_names: Dict[str, int] = {}
     seen_colours: Dict[RGB, Tuple[str, int]] = {}
-    with open(path, newline='', encoding='utf-8-sig') as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        if [field.strip().lower() for field in header] != CSV_HEADER:
-            raise ValueError(f'{path}, line 1: expected the header '
-                             f'{",".join(CSV_HEADER)!r}, got {header}')
-        for fields in reader:
-            line = reader.line_num
-            if not any(field.strip() for field in fields):
-                continue
-            where = f'{path}, line {line}'
-            if len(fields) != 4:
-                raise ValueError(f'{where}: expected 4 fields name,r,g,b, '
-                                 f'got {len(fields)}: {fields}')
-            name = fields[0].strip()
-            try:
-                colour = tuple(int(v) for v in fields[1:])
-            except ValueError:
-                raise ValueError(f'{where}: expected integer r,g,b, got '
-                                 f'{fields[1:]}') from None
-            if not all(0 <= v <= 255 for v in colour):
-                raise ValueError(
-                    f'{where}: r,g,b must be in 0..255, got {colour}')
-            if name in seen_names:
-                raise ValueError(f'{where}: class {name!r} already defined '
-                                 f'on line {seen_names[name]}')
-            if colour in seen_colours:
-                other, other_line = seen_colours[colour]
-                raise ValueError(
-                    f'{where}: colour {colour} of {name!r} is already used by '
-                    f'{other!r} on line {other_line}')
-            seen_names[name] = line
-            seen_colours[colour] = (name, line)
-            rows.append((name, colour))
+    for line, fields in csv_rows(path, CSV_HEADER, 'class_dict file'):
+        where = f'{path}, line {line}'
+        name = fields[0].strip()
+        try:
+            colour = tuple(int(v) for v in fields[1:])
+        except ValueError:
+            raise ValueError(f'{where}: expected integer r,g,b, got '
+                             f'{fields[1:]}') from None
+        if not all(0 <= v <= 255 for v in colour):
+            raise ValueError(
+                f'{where}: r,g,b must be in 0..255, got {colour}')
+        if name in seen_names:
+            raise ValueError(f'{where}: class {name!r} already defined '
+                             f'on line {seen_names[name]}')
+        if colour in seen_colours:
+            other, other_line = seen_colours[colour]
+            raise ValueError(
+                f'{where}: colour {colour} of {name!r} is already used by '
+                f'{other!r} on line {other_line}')
+        seen_names[name] = line
+        seen_colours[colour] = (name, line)
+        rows.append((name, colour))
     if not rows:
         raise ValueError(f'{path}: no classes after the header')
     return rows

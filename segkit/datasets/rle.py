@@ -10,11 +10,11 @@ decodes to its GIF, and every GIF encodes to its row.
 It lives here, not in ``transforms``, because the dataset (reading the csv),
 ``LoadSegMap`` (decoding) and a submission writer (encoding) all use it.
 """
-import csv
-import os.path as osp
 from typing import Dict, Sequence
 
 import numpy as np
+
+from .csv_table import csv_rows
 
 CSV_HEADER = ['img', 'rle_mask']
 # Longest token that fits int64 whatever its digits.
@@ -95,27 +95,13 @@ def read_rle_csv(path: str) -> Dict[str, str]:
     listed twice: with two rows for one image, which mask is right is
     unknowable. The RLE strings are checked when decoded.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'RLE csv {path!r} does not exist')
     rles: Dict[str, str] = {}
     lines: Dict[str, int] = {}
-    with open(path, newline='', encoding='utf-8-sig') as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        if [field.strip().lower() for field in header] != CSV_HEADER:
-            raise ValueError(f'{path}, line 1: expected the header '
-                             f'{",".join(CSV_HEADER)!r}, got {header}')
-        for fields in reader:
-            line = reader.line_num
-            if not any(field.strip() for field in fields):
-                continue
-            if len(fields) != 2:
-                raise ValueError(f'{path}, line {line}: expected 2 fields '
-                                 f'img,rle_mask, got {len(fields)}')
-            name = fields[0].strip()
-            if name in rles:
-                raise ValueError(f'{path}, line {line}: image {name!r} '
-                                 f'already has a mask on line {lines[name]}')
-            rles[name] = fields[1].strip()
-            lines[name] = line
+    for line, (name, rle) in csv_rows(path, CSV_HEADER, 'RLE csv'):
+        name = name.strip()
+        if name in rles:
+            raise ValueError(f'{path}, line {line}: image {name!r} '
+                             f'already has a mask on line {lines[name]}')
+        rles[name] = rle.strip()
+        lines[name] = line
     return rles

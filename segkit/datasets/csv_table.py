@@ -1,0 +1,31 @@
+"""Small annotation csv files (class_dict.csv, train_masks.csv), read with
+errors that name the file and the line."""
+import csv
+import os.path as osp
+from typing import Iterator, List, Sequence, Tuple
+
+
+def csv_rows(path: str, header: Sequence[str],
+             what: str) -> Iterator[Tuple[int, List[str]]]:
+    """Yield ``(line number, fields)`` per non-blank row after the header.
+
+    A
+    missing file, another header (compared case-insensitively, a BOM
+    allowed) or a row with another number of fields is an error here.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path!r} does not exist')
+    with open(path, newline='', encoding='utf-8-sig') as f:
+        reader = csv.reader(f)
+        found = next(reader, [])
+        if [field.strip().lower() for field in found] != list(header):
+            raise ValueError(f'{path}, line 1: expected the header '
+                             f'{",".join(header)!r}, got {found}')
+        for fields in reader:
+            if not any(field.strip() for field in fields):
+                continue
+            if len(fields) != len(header):
+                raise ValueError(
+                    f'{path}, line {reader.line_num}: expected {len(header)} fields '
+                    f'{",".join(header)}, got {len(fields)}: {fields}')
+            yield reader.line_num, fields
