@@ -1,0 +1,65 @@
+"""Measure a config's data pipeline, training and inference throughput on
+this machine (segkit.benchmark does the work)."""
+import argparse
+
+from mmengine.config import DictAction
+
+from segkit.apis import load_config
+from segkit.benchmark import PARTS, Settings, format_report, run_benchmark
+from segkit.engine import dump_json_atomic
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Images/s of a config\'s data pipeline, training and '
+        'inference, each the median of timed repeats after a warm-up, and '
+        'their share of a measured conv peak')
+    parser.add_argument('config', help='config file')
+    parser.add_argument(
+        '--what', nargs='+', default=['all'], choices=PARTS + ('all', ),
+        help='parts to measure (default: all); the peak is needed for the '
+        'shares of peak')
+    parser.add_argument('--iters', type=int, default=Settings.iters,
+                        help='timed iterations (batches) per repeat '
+                        '(default: %(default)s)')
+    parser.add_argument('--warmup', type=int, default=Settings.warmup,
+                        help='untimed iterations first, at least 1 '
+                        '(default: %(default)s)')
+    parser.add_argument('--repeats', type=int, default=Settings.repeats,
+                        help='timed repeats; the median is reported '
+                        '(default: %(default)s)')
+    parser.add_argument('--infer-batch', type=int,
+                        default=Settings.infer_batch,
+                        help='the second inference batch size, after 1 '
+                        '(default: %(default)s)')
+    parser.add_argument('--json', metavar='OUT',
+                        help='also write the figures to this JSON file')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override config keys, e.g. optim_wrapper.precision=bf16 '
+        'data_root=/data/camvid')
+    args = parser.parse_args()
+    try:
+        args.settings = Settings(args.warmup, args.iters, args.repeats,
+                                 args.infer_batch)
+    except ValueError as e:
+        parser.error(str(e))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+    except (FileNotFoundError, KeyError) as e:
+        raise SystemExit(f'error: {e}') from None
+    parts = PARTS if 'all' in args.what else args.what
+    result = run_benchmark(cfg, parts, args.settings)
+    print(format_report(result))
+    if args.json:
+        dump_json_atomic(result, args.json)
+        print(f'figures written to {args.json}')
+
+
+if __name__ == '__main__':
+    main()
