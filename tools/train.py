@@ -7,6 +7,7 @@ from mmengine.runner import Runner
 
 from segkit.apis import load_config
 from segkit.engine import prepare_distributed
+from segkit.engine.resume import find_resume_checkpoint
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,7 +41,9 @@ def main() -> None:
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        # None (a fresh work dir) lets MMEngine start from scratch.
+        cfg.resume = True
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     prepare_distributed(cfg)

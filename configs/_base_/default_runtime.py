@@ -32,6 +32,9 @@ default_hooks = dict(
         save_best='mIoU',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # A NaN/inf loss never reaches the weights or a checkpoint: training
+    # stops naming the iteration, or with skip_nonfinite=True skips the batch.
+    nonfinite_loss=dict(type='NonFiniteLossHook', skip_nonfinite=False),
 )
 # SegVisHook: panels (input | ground truth | prediction | overlay) of the first
 # max_samples validation images at every validation, in
@@ -43,6 +46,8 @@ custom_hooks = [
     dict(type='ReportHook'),
 ]
 
-randomness = dict(seed=0)
+# deterministic=True: deterministic cuDNN and torch algorithms only (slower
+# on GPU). Spelt out so --cfg-options randomness.deterministic=True is taken.
+randomness = dict(seed=0, deterministic=False)
 load_from = None
 resume = False

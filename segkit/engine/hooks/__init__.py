@@ -1,6 +1,7 @@
+from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .num_class_check_hook import NumClassCheckHook
 from .report_hook import ReportHook
 from .vis_hook import SegVisHook, configure_show_dir
 
-__all__ = ['NumClassCheckHook', 'ReportHook', 'SegVisHook',
-           'configure_show_dir']
+__all__ = ['NonFiniteLossError', 'NonFiniteLossHook', 'NumClassCheckHook',
+           'ReportHook', 'SegVisHook', 'configure_show_dir']
