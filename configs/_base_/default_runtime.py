@@ -44,6 +44,12 @@ custom_hooks = [
     dict(type='SegVisHook', max_samples=8),
     # report.html in the run folder: config, scores, curves, panels.
     dict(type='ReportHook'),
+    # load_from (tools/test.py, fine-tuning) must fit the model: MMEngine
+    # alone only warns and leaves mismatched layers random. Fine-tuning from
+    # another head: dict(type='CheckpointFitHook', strict=False).
+    dict(type='CheckpointFitHook'),
+    # Samples replaced under on_bad_sample='skip', counted in the log.
+    dict(type='BadSampleHook'),
 ]
 
 # deterministic=True: deterministic cuDNN and torch algorithms only (slower

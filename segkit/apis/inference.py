@@ -5,10 +5,21 @@ through the model's ``predict``, tools/test.py.
 ``inference`` runs the config's test pipeline (minus annotation loading) and
 ``model.test_step`` on image files or arrays. The rest turns predictions into
 files: which inputs are images, what each mask is called, how it looks.
+
+Image size. A 1x1 image works: the data preprocessor pads every batch to
+its ``size_divisor`` (``2**depth`` in the U-Net configs) and ``predict``
+crops back; a model whose divisor is too small for its net says so (e.g.
+"UNet with depth=4 needs inputs of at least 16×16"). A huge image needs
+sliding windows (``test_cfg=dict(mode='slide', ...)``), which bound the
+network's memory but still hold float logits for the whole image, about
+``(8 * num_classes + 24)`` bytes a pixel (11 classes: 11 GB at 10k x 10k);
+``seg_logits=False`` predicts it one row of windows at a time, about 11
+bytes a pixel plus one row's logits (see :func:`_predict_in_bands`).
 """
 import copy
 import dataclasses
 import glob
+import math
 import os
 import os.path as osp
 from collections import Counter, defaultdict
@@ -19,14 +30,17 @@ from typing import (Any, Dict, Iterable, Iterator, List, Optional, Sequence,
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
+from mmengine.structures import PixelData
 
 from segkit.engine.checkpoint import atomic_write
+from segkit.engine.model_loading import load_model_weights
 from segkit.models import BaseSegmentor
+from segkit.models.segmentors.base import window_starts
 from segkit.registry import DATASETS, MODELS, TRANSFORMS
 from segkit.structures import SegDataSample
 from segkit.visualization import (class_palette, palette_lut, read_rgb,
@@ -55,14 +69,16 @@ def init_model(config: Union[str, os.PathLike, Config],
     The model is built from ``config.model`` by segkit's ``MODELS``
     registry under ``default_scope='segkit'`` (whatever scope the caller
     has set, as a Runner of a segkit config would) and the checkpoint, if
-    given, is loaded strictly with MMEngine's ``load_checkpoint``, which
-    segkit makes weights-only. ``model.cfg`` keeps the config (its test
-    pipeline is what :func:`inference` runs) and ``model.dataset_meta`` the
-    classes and palette: from the checkpoint's ``meta['dataset_meta']``
-    (every Runner checkpoint has it), else the config's test dataset
-    ``metainfo`` or the dataset class's ``METAINFO``; ``None`` where none
-    of these names classes (CamVid reads them from its data folder, which
-    inference need not have).
+    given, is loaded strictly (weights-only) by
+    :func:`segkit.engine.model_loading.load_model_weights`: one of another
+    architecture or ``num_classes`` raises ``CheckpointMismatchError``
+    listing the differing keys and shapes. ``model.cfg`` keeps the config
+    (its test pipeline is what :func:`inference` runs) and
+    ``model.dataset_meta`` the classes and palette: from the checkpoint's
+    ``meta['dataset_meta']`` (every Runner checkpoint has it), else the
+    config's test dataset ``metainfo`` or the dataset class's
+    ``METAINFO``; ``None`` where none of these names classes (CamVid reads
+    them from its data folder, which inference need not have).
 
     Args:
         config: a config file or a loaded :class:`Config` (not modified).
@@ -79,9 +95,7 @@ def init_model(config: Union[str, os.PathLike, Config],
         model = MODELS.build(cfg.model)
     checkpoint_meta: dict = {}
     if checkpoint is not None:
-        loaded = load_checkpoint(model, checkpoint, map_location='cpu',
-                                 strict=True)
-        checkpoint_meta = loaded.get('meta', {}) or {}
+        checkpoint_meta = load_model_weights(model, checkpoint).meta
     model.cfg = cfg
     model.dataset_meta = checkpoint_meta.get(
         'dataset_meta') or _config_dataset_meta(cfg)
@@ -156,7 +170,8 @@ def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:
 
 def iter_inference(model: BaseSegmentor,
                    images: Union[ImageInput, Iterable[ImageInput]],
-                   batch_size: int = 1) -> Iterator[SegDataSample]:
+                   batch_size: int = 1,
+                   seg_logits: bool = True) -> Iterator[SegDataSample]:
     """:func:`inference`, one sample at a time, in input order; only one
     batch's predictions are in memory at once."""
     if isinstance(images, (str, os.PathLike, np.ndarray)):
@@ -182,31 +197,110 @@ def iter_inference(model: BaseSegmentor,
     for index, image in enumerate(images):
         batch.append(prepare(index, image))
         if len(batch) == batch_size:
-            yield from _predict(model, batch)
+            yield from _predict(model, batch, seg_logits)
             batch = []
     if batch:
-        yield from _predict(model, batch)
+        yield from _predict(model, batch, seg_logits)
 
 
-def _predict(model: BaseSegmentor, batch: List[dict]) -> List[SegDataSample]:
+def _predict(model: BaseSegmentor, batch: List[dict],
+             seg_logits: bool) -> List[SegDataSample]:
     # Not a generator: inference mode must not stay on while the caller
     # runs between two yields.
     with torch.inference_mode():
-        return model.test_step(pseudo_collate(batch))
+        if not seg_logits and all(_in_bands(model, item) for item in batch):
+            return [_predict_in_bands(model, item) for item in batch]
+        samples = model.test_step(pseudo_collate(batch))
+    if not seg_logits:
+        for sample in samples:
+            del sample.seg_logits
+    return samples
+
+
+def _in_bands(model: BaseSegmentor, item: dict) -> bool:
+    """Whether :func:`_predict_in_bands` gives ``predict``'s classes: in
+    slide mode, unless flip TTA mirrors the whole image or the pipeline
+    resized it (resizing logits back needs all of them at once)."""
+    meta = item['data_samples'].metainfo
+    return (model.test_cfg.mode == 'slide' and not model.test_cfg.flip
+            and not meta.get('flip', False)
+            and tuple(meta['img_shape'][:2]) == tuple(meta['ori_shape'][:2]))
+
+
+def _predict_in_bands(model: BaseSegmentor, item: dict) -> SegDataSample:
+    """``pred_sem_seg`` of one image as slide mode's ``predict`` computes
+    it, one row of windows at a time.
+
+    Each band (``crop_size[0]`` rows of the padded image, full width) is
+    normalised and padded as the data preprocessor does the whole image,
+    and ``model.window_logits`` averages its row of windows; overlapping
+    bands are then summed row by row and divided by how many bands cover
+    each row -- the average over every window covering a pixel, as
+    ``window_logits`` takes it over the whole image. Rows no later band
+    reaches are turned into classes at once, so logits exist for at most
+    two bands: memory is the uint8 image, the int64 class map and
+    ``O(num_classes * crop_h * width)``, instead of float logits of the
+    whole image (twice, while they are averaged).
+    """
+    image, sample = item['inputs'], item['data_samples']
+    preprocess = model.data_preprocessor
+    height, width = image.shape[-2:]
+    padded_height = (math.ceil(height / preprocess.pad_size_divisor) *
+                     preprocess.pad_size_divisor)
+    crop = min(model.test_cfg.crop_size[0], padded_height)
+    pred = acc = covered = None
+    done = 0  # rows [0, done) are in pred, acc sums rows [done, done + crop)
+    for top in window_starts(padded_height, crop, model.test_cfg.stride[0]):
+        band = preprocess(dict(inputs=[image[:, top:top + crop]],
+                               data_samples=None))['inputs'][..., :crop, :]
+        band = F.pad(band, (0, 0, 0, crop - band.shape[-2]),
+                     value=preprocess.pad_value)
+        logits = model.window_logits(band)[0]
+        cover = logits.new_ones((crop, 1))  # bands covering each row
+        if acc is None:
+            pred = torch.empty((1, height, width), dtype=torch.long,
+                               device=logits.device)
+        else:
+            final = top - done
+            _classify(model, acc[:, :final] / covered[:final], pred, done)
+            logits[:, :crop - final] += acc[:, final:]
+            cover[:crop - final] += covered[final:]
+        acc, covered, done = logits, cover, top
+    _classify(model, acc / covered, pred, done)
+    padded_shape = (padded_height, band.shape[-1])
+    sample.set_metainfo(dict(batch_input_shape=padded_shape,
+                             pad_shape=padded_shape))
+    sample.pred_sem_seg = PixelData(data=pred)
+    return sample
+
+
+def _classify(model: BaseSegmentor, logits: torch.Tensor, pred: torch.Tensor,
+              top: int) -> None:
+    """Classes of ``logits`` (rows from ``top`` of the padded image) into
+    ``pred``, leaving out padding rows and columns."""
+    rows = max(0, min(logits.shape[1], pred.shape[1] - top))
+    if rows:
+        pred[:, top:top + rows] = model.logits_to_classes(
+            logits[:, :rows, :pred.shape[2]])
 
 
 def inference(model: BaseSegmentor,
               images: Union[ImageInput, Iterable[ImageInput]],
-              batch_size: int = 1) -> List[SegDataSample]:
+              batch_size: int = 1,
+              seg_logits: bool = True) -> List[SegDataSample]:
     """Predict image files or HWC BGR uint8 arrays (one or several).
 
     Runs the config's test pipeline minus ``LoadSegMap`` (arrays replace
     ``LoadImageFromFile``), then ``model.test_step``: the same
     ``predict`` that tools/test.py scores, with the model's ``test_cfg``
     (whole, sliding window, flip). Each returned sample has
-    ``pred_sem_seg`` and ``seg_logits`` at its image's original size.
+    ``pred_sem_seg`` (and, if ``seg_logits``, ``seg_logits``) at its
+    image's original size. ``seg_logits=False`` is for large images: in
+    slide mode without flip or resize, the classes are then computed one
+    row of windows at a time, in bounded memory (see the module
+    docstring).
     """
-    return list(iter_inference(model, images, batch_size))
+    return list(iter_inference(model, images, batch_size, seg_logits))
 
 
 def set_inference_options(model: BaseSegmentor,

@@ -1,14 +1,28 @@
-"""Image/mask folder datasets: the pairing every segkit dataset shares."""
+"""Image/mask folder datasets: the pairing every segkit dataset shares, and
+what happens to a sample that cannot be loaded."""
+import logging
 import os
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Set,
+                    Tuple, Union)
 
+import cv2
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
 
 from segkit.registry import DATASETS, TRANSFORMS
+from .transforms.loading import printable
 
 # How many offending files an error message lists before "and N more".
 _MAX_LISTED = 5
+BAD_SAMPLE_POLICIES = ('raise', 'skip')
+# Errors of bad data (unreadable, corrupt, wrong size or format), which
+# on_bad_sample='skip' skips; any other error is a bug and always raised.
+SKIPPABLE_ERRORS = (OSError, ValueError, cv2.error)
+# data_samples metainfo key: ((img_path, reason), ...) of the samples that
+# were skipped in the worker before this one loaded (see BadSampleHook).
+SKIPPED_KEY = 'skipped_samples'
 
 
 def check_dir(path: str, what: str) -> None:
@@ -27,13 +41,30 @@ def listing(lines: List[str]) -> str:
     return '\n  ' + shown + (f'\n  ... and {more} more' if more > 0 else '')
 
 
+def _is_sample_file(entry: os.DirEntry) -> bool:
+    """A file, or a symbolic link that leads to none (dangling, or a loop,
+    on which ``is_file`` raises ELOOP).
+
+    Broken links are kept so that loading them fails with an error naming
+    the link, under the dataset's ``on_bad_sample`` policy, as for any other
+    unreadable file; dropping them here would instead report their partner
+    as unpaired. Folders, and links to folders, are not samples.
+    """
+    try:
+        if entry.is_file():
+            return True
+    except OSError:  # ELOOP, or a target that cannot be examined
+        return True
+    return entry.is_symlink() and not osp.exists(entry.path)
+
+
 def _files_by_stem(folder: str, suffix: str) -> Dict[str, str]:
     """``{stem: path}`` of the files in ``folder`` named ``<stem><suffix>``
-    (not recursive)."""
+    (not recursive, so a link loop among folders is never followed)."""
     with os.scandir(folder) as entries:
         return {entry.name[:-len(suffix)]: entry.path for entry in entries
-                if entry.is_file() and len(entry.name) > len(suffix)
-                and entry.name.endswith(suffix)}
+                if len(entry.name) > len(suffix)
+                and entry.name.endswith(suffix) and _is_sample_file(entry)}
 
 
 @DATASETS.register_module()
@@ -55,6 +86,20 @@ class BaseSegDataset(BaseDataset):
     used by overriding :meth:`find_pairs` (e.g. to keep a split file's
     stems; :meth:`find_images` and :meth:`stem` help there).
 
+    A sample that cannot be loaded (a missing, empty, corrupt or truncated
+    file, a broken link, a mask of the wrong size or kind) raises an error
+    naming the file, also from a dataloader worker. With
+    ``on_bad_sample='skip'`` a training set instead logs it (a warning per
+    file and process), and MMEngine's refetch (``max_refetch``,
+    ``_rand_another``) replaces it by a random other sample; the replacement
+    carries ``((img_path, reason), ...)`` of what it replaced in its
+    ``data_samples`` metainfo (``SKIPPED_KEY``), the one object that crosses
+    from a worker process to the training loop, where :class:`BadSampleHook`
+    counts it into the training log. Only errors of bad data
+    (``SKIPPABLE_ERRORS``) are skipped; ``max_refetch + 1`` failures in a
+    row raise, listing them. A test set (``test_mode=True``) always raises:
+    skipping would silently score fewer samples.
+
     Args:
         data_root: the dataset's folder; relative prefixes are joined to it.
         data_prefix: ``dict(img_path=..., seg_map_path=...)``, the image and
@@ -63,6 +108,8 @@ class BaseSegDataset(BaseDataset):
         seg_map_suffix: end of every mask file name, e.g. ``'_mask.png'``.
         ignore_index: class value of void pixels, left out of loss and
             metrics.
+        on_bad_sample: ``'raise'`` or ``'skip'`` (training sets only), see
+            above.
         metainfo, pipeline, serialize_data, lazy_init, test_mode, indices,
         max_refetch: as :class:`mmengine.dataset.BaseDataset`. Pipeline
             dicts are built from segkit's registry, so the dataset also works
@@ -75,6 +122,7 @@ class BaseSegDataset(BaseDataset):
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
                  ignore_index: int = 255,
+                 on_bad_sample: str = 'raise',
                  metainfo: Optional[dict] = None,
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  serialize_data: bool = True,
@@ -91,9 +139,22 @@ class BaseSegDataset(BaseDataset):
             raise ValueError(
                 f'data_prefix has unknown keys {sorted(unknown)}; expected '
                 "'img_path' and 'seg_map_path'")
+        if on_bad_sample not in BAD_SAMPLE_POLICIES:
+            raise ValueError(f'on_bad_sample={on_bad_sample!r}: expected one '
+                             f'of {BAD_SAMPLE_POLICIES}')
+        if on_bad_sample == 'skip' and test_mode:
+            raise ValueError(
+                "on_bad_sample='skip' with test_mode=True: a test or "
+                'validation set must score every sample, so it raises on a '
+                "bad one; expected on_bad_sample='raise' here")
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
         self.ignore_index = ignore_index
+        self.on_bad_sample = on_bad_sample
+        # This process's skips not yet attached to a loaded sample, and the
+        # samples it has already warned about.
+        self._unreported: List[Tuple[str, str]] = []
+        self._warned: Set[str] = set()
         super().__init__(
             data_root=data_root, data_prefix=data_prefix, metainfo=metainfo,
             pipeline=[TRANSFORMS.build(t) if isinstance(t, dict) else t
@@ -144,15 +205,15 @@ class BaseSegDataset(BaseDataset):
             claimed = set(longer.values())
             for stem in [s for s, p in shorter.items() if p in claimed]:
                 del shorter[stem]
-        no_mask = [f'{images[s]} (expected {osp.join(seg_dir, s)}'
-                   f'{self.seg_map_suffix})' for s in sorted(images)
-                   if s not in masks]
+        no_mask = [printable(f'{images[s]} (expected {osp.join(seg_dir, s)}'
+                             f'{self.seg_map_suffix})')
+                   for s in sorted(images) if s not in masks]
         if no_mask:
             raise FileNotFoundError(
                 f'{len(no_mask)} image(s) have no mask:' + listing(no_mask))
-        no_image = [f'{masks[s]} (expected {osp.join(img_dir, s)}'
-                    f'{self.img_suffix})' for s in sorted(masks)
-                    if s not in images]
+        no_image = [printable(f'{masks[s]} (expected {osp.join(img_dir, s)}'
+                              f'{self.img_suffix})')
+                    for s in sorted(masks) if s not in images]
         if no_image:
             raise FileNotFoundError(
                 f'{len(no_image)} mask(s) have no image:' +
@@ -164,3 +225,41 @@ class BaseSegDataset(BaseDataset):
         info = self.loader_info()
         return [dict(img_path=img, seg_map_path=seg, seg_fields=[], **info)
                 for img, seg in self.find_pairs()]
+
+    def prepare_data(self, idx: int) -> Any:
+        """The pipeline's output for sample ``idx``; under ``'skip'``,
+        ``None`` for a bad sample, which MMEngine's ``__getitem__`` then
+        replaces, and the next loaded sample carries the skips."""
+        if self.on_bad_sample == 'raise':
+            return super().prepare_data(idx)
+        try:
+            data = super().prepare_data(idx)
+        except SKIPPABLE_ERRORS as error:
+            self._skip(idx, error)
+            return None
+        if data is not None and self._unreported:
+            samples = isinstance(data, dict) and data.get('data_samples')
+            if isinstance(samples, BaseDataElement):
+                samples.set_metainfo({SKIPPED_KEY: tuple(self._unreported)})
+            self._unreported = []
+        return data
+
+    def _skip(self, idx: int, error: Exception) -> None:
+        """Warn (once per sample and process) and remember a bad sample;
+        raise once ``max_refetch + 1`` samples in a row were bad, as
+        MMEngine would, but naming them."""
+        name = printable(str(self.get_data_info(idx).get('img_path', idx)))
+        reason = printable(f'{type(error).__name__}: {error}')
+        self._unreported.append((name, reason))
+        if name not in self._warned:
+            self._warned.add(name)
+            print_log(f"on_bad_sample='skip': replacing sample {name} by "
+                      f'another one: {reason}', logger='current',
+                      level=logging.WARNING)
+        if len(self._unreported) > self.max_refetch:
+            failed, self._unreported = self._unreported, []
+            raise RuntimeError(
+                f'{len(failed)} samples in a row could not be loaded '
+                f"(on_bad_sample='skip' gives up after max_refetch="
+                f'{self.max_refetch} replacements):' +
+                listing([f'{n}: {r}' for n, r in failed]))

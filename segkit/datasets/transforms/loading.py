@@ -1,10 +1,13 @@
 """Reading images and masks into the results dict.
 
 Every failure names the file: one bad file among thousands must be findable
-from the error alone, also when it is raised in a dataloader worker.
+from the error alone, also when it is raised in a dataloader worker, and also
+when its name is not valid UTF-8 (see :func:`printable`).
 """
 import functools
 import io
+import os
+import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
@@ -24,18 +27,48 @@ _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _MAT_SIGNATURE = b'MATLAB'
 
 
+def printable(text: str) -> str:
+    """``text`` that any stream or log file can write.
+
+    ``os.listdir`` returns the undecodable bytes of a non-UTF-8 file name as
+    lone surrogates (``b'\\xff'`` -> ``'\\udcff'``), which a UTF-8 console or
+    log handler refuses with ``UnicodeEncodeError``, hiding the error that
+    names the file. They become ``\\xff`` escapes, as Python shows those
+    bytes; any other text is returned unchanged.
+    """
+    try:
+        raw = text.encode('utf-8', 'surrogateescape')
+    except UnicodeEncodeError:  # a surrogate no file name decodes to
+        return text.encode('utf-8', 'backslashreplace').decode('utf-8')
+    return raw.decode('utf-8', 'backslashreplace')
+
+
 def read_bytes(path: str, backend_args: Optional[dict] = None) -> bytes:
-    """The file's bytes; ``FileNotFoundError``/``ValueError`` naming it if
-    missing or empty (cv2 reports an empty buffer without the file name)."""
-    data = fileio.get(path, backend_args=backend_args)
+    """The file's bytes; ``OSError``/``ValueError`` naming it if missing,
+    empty (cv2 reports an empty buffer without the file name) or a broken
+    symbolic link (whose name ``ls`` shows, so "no such file" alone would
+    puzzle)."""
+    try:
+        data = fileio.get(path, backend_args=backend_args)
+    except OSError as error:
+        if not osp.islink(path):
+            raise
+        raise type(error)(
+            error.errno,
+            f'{error.strerror}: {printable(path)} is a symbolic link to '
+            f'{printable(os.readlink(path))!r}, which leads to no file '
+            '(dangling, or a loop of links): expected an image file'
+        ) from error
     if not data:
-        raise ValueError(f'{path} is empty: expected an image file')
+        raise ValueError(f'{printable(path)} is empty (0 bytes): expected an '
+                         'image file')
     return data
 
 
 def _undecodable(path: str, what: str) -> ValueError:
-    return ValueError(f'cannot decode {what} {path}: expected a readable '
-                      'image file, it is corrupt, truncated or not an image')
+    return ValueError(f'cannot decode {what} {printable(path)}: expected a '
+                      'readable image file, it is corrupt, truncated or not '
+                      'an image')
 
 
 def _is_palette_png(data: bytes) -> bool:
@@ -183,35 +216,36 @@ def apply_label_map(seg: np.ndarray, label_map: Dict[int, int],
 def _read_mat(data: bytes, path: str, key: Optional[str]) -> np.ndarray:
     """The array ``key`` of a MATLAB v5 file, as many medical sets ship
     masks. scipy reads it when installed; segkit does not depend on it."""
+    shown = printable(path)
     if key is None:
-        raise ValueError(f'{path} is a MATLAB file: expected mat_key in the '
+        raise ValueError(f'{shown} is a MATLAB file: expected mat_key in the '
                          'data info (e.g. FolderSegDataset(mat_key=...)) '
                          'naming the variable that holds the mask')
     try:
         from scipy.io import loadmat
     except ImportError:
         raise ImportError(
-            f'reading the MATLAB mask {path} needs scipy, which is not '
+            f'reading the MATLAB mask {shown} needs scipy, which is not '
             'installed: pip install scipy') from None
     try:
         arrays = loadmat(io.BytesIO(data))
     except Exception as e:  # scipy raises several types, e.g. for v7.3
-        raise ValueError(f'cannot read the MATLAB mask {path}: {e} '
+        raise ValueError(f'cannot read the MATLAB mask {shown}: {e} '
                          "(scipy reads MATLAB's -v7 files and older; resave "
                          '-v7.3 ones with -v7)') from e
     if key not in arrays:
         names = sorted(k for k in arrays if not k.startswith('__'))
-        raise KeyError(f'{path} has no variable {key!r} (mat_key): it holds '
-                       f'{names}')
+        raise KeyError(f'{shown} has no variable {key!r} (mat_key): it '
+                       f'holds {names}')
     return np.asarray(arrays[key])
 
 
 def _decode_mask(data: bytes, path: str, colour: bool,
                  mat_key: Optional[str]) -> np.ndarray:
-    """Colour masks as uint8 BGR; index masks as stored (indices for
-    paletted files, the ``mat_key`` array of MATLAB files). Pillow, a
-    dependency of mmcv and torchvision, reads GIF (which cv2 cannot) and the
-    indices of palette PNGs."""
+    """Colour masks as uint8 BGR, or uint8 grey if stored as one channel;
+    index masks as stored (indices for paletted files, the ``mat_key`` array
+    of MATLAB files). Pillow, a dependency of mmcv and torchvision, reads
+    GIF (which cv2 cannot) and the indices of palette PNGs."""
     if data[:len(_MAT_SIGNATURE)] == _MAT_SIGNATURE:
         return _read_mat(data, path, mat_key)
     try:
@@ -222,7 +256,7 @@ def _decode_mask(data: bytes, path: str, colour: bool,
                                         cv2.COLOR_RGB2BGR)
                 return np.array(im)
         seg = cv2.imdecode(np.frombuffer(data, np.uint8),
-                           cv2.IMREAD_COLOR if colour else
+                           cv2.IMREAD_ANYCOLOR if colour else
                            cv2.IMREAD_UNCHANGED)
     except Exception as e:  # Pillow and cv2 raise various types
         raise _undecodable(path, 'segmentation map') from e
@@ -231,10 +265,30 @@ def _decode_mask(data: bytes, path: str, colour: bool,
     return seg
 
 
+def _colour_mask(seg: np.ndarray, shown: str,
+                 palette: Sequence[Sequence[int]]) -> np.ndarray:
+    """``seg`` as BGR for :func:`palette_to_classes`.
+
+    A grey mask can only hold grey colours: fine for an all-grey palette,
+    but for a colourful one it is the wrong file (typically an index mask),
+    which would otherwise load as void or as whichever class is grey.
+    """
+    if seg.ndim == 3:
+        return seg
+    if any(len(set(colour)) > 1 for colour in palette):
+        raise ValueError(
+            f'segmentation map {shown} is single-channel (grey), but the '
+            f'dataset maps RGB colours to classes (palette '
+            f'{[list(c) for c in palette[:3]]}...): expected a colour mask '
+            "such as CamVid's <id>_L.png; masks of class ids need a dataset "
+            'without a palette, e.g. FolderSegDataset')
+    return cv2.cvtColor(seg, cv2.COLOR_GRAY2BGR)
+
+
 def _rle_mask(results: dict) -> np.ndarray:
     """Decode ``seg_map_rle`` at the size of the image loaded before."""
-    where = (f'the RLE mask of {results.get("img_path")} in '
-             f'{results["seg_map_path"]}')
+    where = (f'the RLE mask of {printable(str(results.get("img_path")))} '
+             f'in {printable(results["seg_map_path"])}')
     size = results.get('ori_shape')
     if size is None:
         raise ValueError(f'{where} takes its size from the image: expected '
@@ -255,7 +309,8 @@ class LoadSegMap(BaseTransform):
     - ``palette`` present (a list of RGB triples, from e.g.
       :class:`CamVidDataset`): a colour mask, mapped to classes by
       :func:`palette_to_classes`; unknown colours become ``ignore_index``
-      (default 255). Result uint8.
+      (default 255). Result uint8. A grey (one-channel) file is refused
+      unless every palette colour is grey.
     - ``seg_map_rle`` present (a Kaggle RLE string, from
       :class:`CarvanaDataset` with ``mask_source='rle'``): decoded to 0/1 at
       the size of the image, so ``LoadImageFromFile`` must come first;
@@ -293,30 +348,32 @@ class LoadSegMap(BaseTransform):
             seg = _decode_mask(read_bytes(path, self.backend_args), path,
                                colour=palette is not None,
                                mat_key=results.get('mat_key'))
+        shown = printable(path)
         if palette is not None:
-            seg = palette_to_classes(seg, palette, ignore_index)
+            seg = palette_to_classes(_colour_mask(seg, shown, palette),
+                                     palette, ignore_index)
         elif seg.ndim != 2:
             raise ValueError(
-                f'segmentation map {path} has shape {seg.shape}: expected '
-                'one channel of class indices, or a palette in the data '
-                'info to decode a colour mask')
+                f'segmentation map {shown} has shape {seg.shape} (a colour '
+                'image): expected one channel of class indices, or a '
+                'palette in the data info to decode a colour mask')
         elif not np.issubdtype(seg.dtype, np.integer):
-            raise ValueError(f'segmentation map {path} has dtype '
+            raise ValueError(f'segmentation map {shown} has dtype '
                              f'{seg.dtype}: expected integer classes')
         if 'label_map' in results:
             try:
                 seg = apply_label_map(seg, results['label_map'],
                                       ignore_index)
             except ValueError as e:
-                raise ValueError(f'segmentation map {path}: {e}') from None
+                raise ValueError(f'segmentation map {shown}: {e}') from None
         elif seg.dtype != np.uint8:
             seg = seg.astype(np.int64)
         img_size = results.get('ori_shape')
         if img_size is not None and tuple(img_size[:2]) != seg.shape:
             raise ValueError(
-                f'segmentation map {path} is {seg.shape[0]}x{seg.shape[1]} '
-                f'(HxW) but image {results.get("img_path")} is '
-                f'{img_size[0]}x{img_size[1]}: expected the same size')
+                f'segmentation map {shown} is {seg.shape[0]}x{seg.shape[1]} '
+                f'(HxW) but image {printable(str(results.get("img_path")))} '
+                f'is {img_size[0]}x{img_size[1]}: expected the same size')
         results['gt_seg_map'] = seg
         fields = results.setdefault('seg_fields', [])
         if 'gt_seg_map' not in fields:

@@ -1,0 +1,124 @@
+"""Inference on images of extreme sizes: 1x1 px, and images too large for
+whole-image float logits (sliding windows, one row of windows at a time)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segkit.apis import inference, init_model
+
+ISBI = str(Path(__file__).parents[2] / 'configs' / 'unet_isbi.py')
+
+
+def tiny_unet(num_classes: int = 11, size_divisor: int = 4, **test_cfg):
+    """A depth-2 U-Net on the ISBI config, whose test pipeline does not
+    resize: the model sees the image at its own size."""
+    torch.manual_seed(0)
+    return init_model(ISBI, cfg_options={
+        'model.base_channels': 4, 'model.depth': 2,
+        'model.num_classes': num_classes,
+        'model.data_preprocessor.size_divisor': size_divisor,
+        'model.test_cfg': test_cfg or None})
+
+
+@pytest.fixture(scope='module')
+def frame(camvid_sample_root) -> np.ndarray:
+    return cv2.imread(str(sorted((camvid_sample_root / 'val').glob('*.png'))
+                          [0]))
+
+
+@pytest.mark.parametrize('test_cfg', [
+    {}, dict(mode='slide', crop_size=512, stride=512)])
+@pytest.mark.parametrize('seg_logits', [True, False])
+def test_one_pixel_image(frame, tmp_path, test_cfg, seg_logits):
+    # The preprocessor pads 1x1 to its size_divisor; predict crops back.
+    model = tiny_unet(**test_cfg)
+    pixel = np.ascontiguousarray(frame[:1, :1])
+    path = tmp_path / 'pixel.png'
+    cv2.imwrite(str(path), pixel)
+    for sample in inference(model, [pixel, path], seg_logits=seg_logits):
+        assert sample.pred_sem_seg.shape == (1, 1)
+        assert sample.metainfo['ori_shape'] == (1, 1)
+        assert ('seg_logits' in sample) == seg_logits
+    whole = inference(tiny_unet(), [pixel])[0]
+    assert torch.equal(sample.pred_sem_seg.data, whole.pred_sem_seg.data)
+
+
+def test_net_too_deep_for_the_padding_says_so(frame):
+    model = tiny_unet(size_divisor=1)
+    with pytest.raises(ValueError, match=r'UNet with depth=2 needs inputs of '
+                       r'at least 4×4, got \(1, 1\)'):
+        inference(model, [np.ascontiguousarray(frame[:1, :1])])
+
+
+@pytest.mark.parametrize('num_classes, crop, stride, size', [
+    (11, 128, 96, (301, 479)),  # overlaps in both axes, odd sizes
+    (11, 100, 30, (257, 260)),  # each row in up to 4 bands
+    (1, 64, 64, (130, 70)),     # binary: thresholded, not argmax
+    (5, 512, 512, (40, 300)),   # one band, clipped to the image
+])
+def test_bands_give_the_slide_prediction(frame, num_classes, crop, stride,
+                                         size):
+    model = tiny_unet(num_classes, mode='slide', crop_size=crop,
+                      stride=stride)
+    image = cv2.resize(frame, size[::-1])
+    full, banded = (inference(model, [image], seg_logits=keep)[0]
+                    for keep in (True, False))
+    assert torch.equal(banded.pred_sem_seg.data, full.pred_sem_seg.data)
+    assert len(full.pred_sem_seg.data.unique()) > 1  # not a trivial map
+    assert 'seg_logits' not in banded
+    assert banded.metainfo == full.metainfo
+
+
+def test_flip_falls_back_to_predict_without_logits(frame):
+    model = tiny_unet(mode='slide', crop_size=64, stride=48, flip=True)
+    image = np.ascontiguousarray(frame[:100, :150])
+    full, lean = (inference(model, [image], seg_logits=keep)[0]
+                  for keep in (True, False))
+    assert torch.equal(lean.pred_sem_seg.data, full.pred_sem_seg.data)
+    assert 'seg_logits' not in lean and 'seg_logits' in full
+
+
+# Peak RSS needs its own process: ru_maxrss never goes down.
+PEAK_RSS = '''
+import json, resource, sys
+import numpy as np
+from segkit.apis import inference, init_model
+height, width, classes, crop = map(int, sys.argv[1:5])
+model = init_model(sys.argv[5], cfg_options={
+    'model.base_channels': 4, 'model.depth': 2, 'model.num_classes': classes,
+    'model.data_preprocessor.size_divisor': 4,
+    'model.test_cfg': dict(mode='slide', crop_size=crop, stride=crop)})
+image = np.random.default_rng(0).integers(0, 256, (height, width, 3),
+                                          np.uint8)
+inference(model, [image[:64, :64]], seg_logits=False)  # allocators warm
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+[sample] = inference(model, [image], seg_logits=False)
+extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps(dict(extra_bytes=extra * 1024,
+                      shape=list(sample.pred_sem_seg.shape))))
+'''
+
+
+def test_large_image_memory_does_not_grow_with_classes_times_pixels():
+    # Few pixels, many classes, to be fast: 4096x256 px, 128 classes,
+    # 256 px windows. Whole-image logits are 512 MiB, and slide mode's
+    # predict holds two copies while averaging (measured: 1.16 GiB extra).
+    # In bands the extra memory is the class map (8 B/px, 8 MiB) and a few
+    # band-sized logits (32 MiB each): measured 0.15 GiB. (10k x 10k px,
+    # 11 classes, 512 px windows: 10.4 GiB whole, 1.9 GiB in bands.)
+    height, width, classes, crop = 4096, 256, 128, 256
+    run = subprocess.run(
+        [sys.executable, '-c', PEAK_RSS, str(height), str(width),
+         str(classes), str(crop), ISBI], capture_output=True, text=True,
+        timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result['shape'] == [height, width]
+    whole_logits = classes * height * width * 4
+    assert result['extra_bytes'] < whole_logits / 2, result
