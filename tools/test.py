@@ -2,10 +2,9 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from segkit.apis import load_config
+from segkit.apis import add_runner_args, load_config, parse_runner_args
 from segkit.engine import dump_json_atomic, prepare_distributed
 from segkit.engine.hooks import configure_show_dir
 
@@ -14,8 +13,6 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a segmentor')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where logs go '
-                        '(default: work_dirs/<config name>)')
     parser.add_argument(
         '--out', help='write the metrics to this JSON file (with '
         '--format-only: the predictions, as a Kaggle RLE csv)')
@@ -25,15 +22,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--show-dir', help='draw every test sample (input | ground truth | '
         'prediction | overlay) to DIR/<image name>.png')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='override config keys, e.g. data_root=/data/camvid')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser)
 
 
 def main() -> None:

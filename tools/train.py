@@ -1,11 +1,9 @@
 """Train a segmentor from a config: parse, merge, hand over to MMEngine."""
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from segkit.apis import load_config
+from segkit.apis import add_runner_args, load_config, parse_runner_args
 from segkit.engine import prepare_distributed
 from segkit.engine.resume import find_resume_checkpoint
 
@@ -13,8 +11,6 @@ from segkit.engine.resume import find_resume_checkpoint
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go '
-                        '(default: work_dirs/<config name>)')
     parser.add_argument(
         '--resume', nargs='?', const='auto', default=None, metavar='CKPT',
         help='resume from CKPT, or from the newest checkpoint in the work '
@@ -22,16 +18,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--amp', action='store_true',
         help='mixed precision (AMP on CUDA; a CPU-only machine runs fp32)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='override config keys, e.g. train_cfg.max_iters=100 '
-        'data_root=/data/camvid')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser)
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """Config loading shared by the tools: merge, validate, place the work dir."""
+import argparse
 import difflib
+import os
 import os.path as osp
 from typing import Any, Dict, Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -13,6 +15,29 @@ class ConfigKeyError(KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """The options of every tool that runs a config through a Runner:
+    ``--work-dir``, ``--cfg-options``, ``--launcher`` (and the
+    ``--local_rank`` that older launchers pass)."""
+    parser.add_argument('--work-dir', help='where logs (and checkpoints) go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override config keys, e.g. train_cfg.max_iters=100 '
+        'data_root=/data/camvid')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, exporting ``LOCAL_RANK`` for launchers that pass it as an
+    argument instead of in the environment."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def load_config(path: str,
