@@ -68,7 +68,8 @@ def main() -> None:
     progress = ProgressBar(len(images))
     start = time.perf_counter()
     for sample, out_path in zip(
-            iter_inference(model, images, args.batch_size), out_paths):
+            iter_inference(model, images, args.batch_size,
+                           seg_logits=False), out_paths):
         save_prediction(sample, out_path, args.format, colours)
         progress.update()
     seconds = time.perf_counter() - start
