@@ -1,7 +1,12 @@
-"""Shared fixtures: where the real data lives for this run."""
+"""Shared fixtures: where the real data lives for this run, and a capture of
+MMEngine's logged warnings."""
+import contextlib
+import logging
 from pathlib import Path
+from typing import Callable, ContextManager, Iterator, List
 
 import pytest
+from mmengine.logging import MMLogger
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'
@@ -41,3 +46,23 @@ def camvid_sample_root() -> Path:
 def carvana_sample_root() -> Path:
     """The bundled Carvana-format sample (always present): 3 cars."""
     return CARVANA_SAMPLE
+
+
+@contextlib.contextmanager
+def _warnings_logged() -> Iterator[List[str]]:
+    records: List[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+def warnings_logged() -> Callable[[], ContextManager[List[str]]]:
+    """``with warnings_logged() as messages:`` collects the messages of the
+    WARNINGs logged through MMEngine's current logger inside the block."""
+    return _warnings_logged

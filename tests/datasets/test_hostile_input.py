@@ -6,17 +6,14 @@ and through a DataLoader worker; ``'skip'`` must warn naming it, replace the
 sample, and carry the skip to the training loop in the replacement's
 metainfo.
 """
-import contextlib
-import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, NamedTuple
+from typing import Callable, Dict, List, NamedTuple
 
 import cv2
 import numpy as np
 import pytest
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from PIL import Image
 from torch.utils.data import DataLoader
@@ -197,20 +194,6 @@ def broken(request, tmp_path, frames, camvid_sample_root):
     return build, str(path), case
 
 
-@contextlib.contextmanager
-def warnings_logged() -> Iterator[List[str]]:
-    """Messages of the WARNINGs logged through MMEngine's current logger."""
-    records: List[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: records.append(record.getMessage())
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-
-
 def index_of(dataset, path: str) -> int:
     """The index of the sample whose image or mask is ``path``."""
     return next(i for i in range(len(dataset)) if path in (
@@ -250,7 +233,7 @@ def test_raise_in_a_worker_still_names_the_file(broken):
 
 
 @pytest.mark.parametrize('broken', list(CASES), indirect=True)
-def test_skip_warns_and_replaces(broken):
+def test_skip_warns_and_replaces(broken, warnings_logged):
     build, path, case = broken
     dataset = build(on_bad_sample='skip')
     index = index_of(dataset, path)
