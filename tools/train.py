@@ -17,7 +17,8 @@ def parse_args() -> argparse.Namespace:
         'dir when no path is given')
     parser.add_argument(
         '--amp', action='store_true',
-        help='mixed precision (AMP on CUDA; a CPU-only machine runs fp32)')
+        help='mixed precision: fp16 AMP on CUDA, bf16 autocast on a CPU '
+        'with native bf16, fp32 elsewhere')
     add_runner_args(parser)
     return parse_runner_args(parser)
 

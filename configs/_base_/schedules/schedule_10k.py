@@ -1,7 +1,8 @@
 # AdamW with polynomial decay over 10k iterations, validating every 1k.
 optim_wrapper = dict(
-    # Configs ask for mixed precision; the constructor falls back to what the
-    # machine has (fp32 OptimWrapper on a CPU) and logs the choice once.
+    # Configs ask for mixed precision; the constructor picks what the machine
+    # has (fp16 AMP on CUDA, bf16 autocast on a CPU with native bf16, else
+    # fp32) and logs the choice once. precision='fp32' turns it off.
     type='AmpOptimWrapper',
     constructor='PrecisionOptimWrapperConstructor',
     precision='auto',

@@ -1,10 +1,10 @@
 """Optimiser wrappers and constructors (found by the registries' locations)."""
 from .precision import (PRECISIONS, CPUAutocastOptimWrapper,
-                        PrecisionOptimWrapperConstructor, cpu_supports_bf16,
-                        select_optim_wrapper)
+                        PrecisionOptimWrapperConstructor, autocast_dtype,
+                        cpu_supports_bf16, select_optim_wrapper)
 
 __all__ = [
     'PRECISIONS', 'CPUAutocastOptimWrapper',
-    'PrecisionOptimWrapperConstructor', 'cpu_supports_bf16',
+    'PrecisionOptimWrapperConstructor', 'autocast_dtype', 'cpu_supports_bf16',
     'select_optim_wrapper'
 ]

@@ -2,8 +2,8 @@
 
 Configs ask for ``AmpOptimWrapper``, which asserts a GPU as soon as it is
 built. With ``constructor='PrecisionOptimWrapperConstructor'`` the same
-config uses CUDA AMP on a GPU, bf16 autocast on a capable CPU when asked
-for, and fp32 otherwise, instead of crashing on a laptop or CI runner.
+config uses CUDA AMP on a GPU, bf16 autocast on a CPU with native bf16, and
+fp32 otherwise, instead of crashing on a laptop or CI runner.
 """
 import logging
 from collections.abc import Iterator
@@ -49,6 +49,25 @@ def cpu_supports_bf16() -> bool:
             and torch.cpu._is_avx512_bf16_supported())
 
 
+def autocast_dtype(precision: str,
+                   device_type: str) -> Optional[torch.dtype]:
+    """What inference under ``precision`` autocasts to on ``device_type``;
+    ``None`` means fp32. CUDA: float16 for ``'auto'`` and ``'fp16'``,
+    bfloat16 for ``'bf16'``. CPU: bfloat16 for ``'auto'`` and ``'bf16'`` if
+    the CPU has native bf16, else fp32, as emulated half precision is slower
+    than fp32 there."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision={precision!r} is not one of '
+                         f'{PRECISIONS}')
+    if precision == 'fp32':
+        return None
+    if device_type == 'cuda':
+        return torch.bfloat16 if precision == 'bf16' else torch.float16
+    if precision != 'fp16' and cpu_supports_bf16():
+        return torch.bfloat16
+    return None
+
+
 def _without_amp_keys(cfg: dict, wrapper: type) -> dict:
     kept = {k: v for k, v in cfg.items() if k not in _AMP_ONLY_KEYS}
     return dict(kept, type=wrapper)
@@ -60,15 +79,16 @@ def select_optim_wrapper(cfg: dict, cuda_available: bool,
 
     ``cfg['precision']`` (default ``'auto'``) decides. Under ``'auto'`` the
     config's ``type`` does: ``'OptimWrapper'`` means fp32, while
-    ``'AmpOptimWrapper'`` or no type means AMP if CUDA is available (dtype
-    from ``cfg['dtype']``, else float16) and fp32 otherwise. ``'fp16'`` and
-    ``'bf16'`` use AMP with that dtype on CUDA; on CPU ``'bf16'`` uses
+    ``'AmpOptimWrapper'`` or no type means mixed precision where the machine
+    has it: CUDA AMP (dtype from ``cfg['dtype']``, else float16), else bf16
+    autocast on a CPU with native bf16 (``cpu_bf16``), else fp32. ``'fp16'``
+    and ``'bf16'`` use AMP with that dtype on CUDA; on CPU ``'bf16'`` uses
     :class:`CPUAutocastOptimWrapper` if ``cpu_bf16``, else fp32, and
     ``'fp16'`` is an error.
 
     Returns a new config with ``precision`` dropped and ``type`` set to the
-    wrapper class. Pure apart from one log line whenever the config asked for
-    reduced precision but gets fp32.
+    wrapper class. Pure apart from one log line whenever mixed precision was
+    asked for and the CPU decides what it gets.
     """
     resolved = dict(cfg)
     precision = resolved.pop('precision', 'auto')
@@ -98,16 +118,16 @@ def select_optim_wrapper(cfg: dict, cuda_available: bool,
             "optim_wrapper.precision='fp16' needs CUDA (fp16 training relies "
             "on CUDA AMP's loss scaling), and CUDA is not available; use "
             "'bf16' or 'fp32' on this machine")
-    if precision == 'bf16':
-        if cpu_bf16:
-            return _without_amp_keys(resolved, CPUAutocastOptimWrapper)
-        reason = ("optim_wrapper.precision='bf16', but this CPU has no "
-                  'native bf16 (AVX512-BF16/AMX)')
-    else:
-        reason = ("optim_wrapper asks for AMP (precision='auto'), but there "
-                  'is no CUDA')
+    if cpu_bf16:
+        print_log(
+            f"optim_wrapper.precision={precision!r} on a CPU with native "
+            'bf16: training under bf16 autocast.',
+            logger='current',
+            level=logging.INFO)
+        return _without_amp_keys(resolved, CPUAutocastOptimWrapper)
     print_log(
-        f'{reason}: training in fp32.',
+        f'optim_wrapper.precision={precision!r}, but there is no CUDA and '
+        'this CPU has no native bf16 (AVX512-BF16/AMX): training in fp32.',
         logger='current',
         level=logging.WARNING)
     return _without_amp_keys(resolved, OptimWrapper)

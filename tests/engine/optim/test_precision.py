@@ -7,6 +7,7 @@ from mmengine.registry import DefaultScope
 
 from segkit.engine.optim import precision
 from segkit.engine.optim.precision import (CPUAutocastOptimWrapper,
+                                           autocast_dtype,
                                            select_optim_wrapper)
 from segkit.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -48,13 +49,18 @@ def machine(monkeypatch):
         (dict(type='OptimWrapper'), True, False, OptimWrapper, None, 0),
         (dict(precision='fp32', type='AmpOptimWrapper', loss_scale=512.),
          True, False, OptimWrapper, None, 0),
-        # CPU: AMP requests fall back to fp32 with one log line
-        (dict(), False, True, OptimWrapper, None, 1),
+        # CPU: mixed-precision requests get bf16 autocast where the CPU has
+        # native bf16 and fp32 elsewhere, with one log line either way
+        (dict(), False, True, CPUAutocastOptimWrapper, None, 1),
+        (dict(), False, False, OptimWrapper, None, 1),
         (dict(type='AmpOptimWrapper', loss_scale='dynamic', dtype='float16'),
-         False, True, OptimWrapper, None, 1),
-        (dict(type='OptimWrapper'), False, False, OptimWrapper, None, 0),
+         False, True, CPUAutocastOptimWrapper, None, 1),
+        (dict(type='AmpOptimWrapper', loss_scale='dynamic', dtype='float16'),
+         False, False, OptimWrapper, None, 1),
+        (dict(type='OptimWrapper'), False, True, OptimWrapper, None, 0),
+        (dict(precision='fp32'), False, True, OptimWrapper, None, 0),
         (dict(precision='bf16'), False, True, CPUAutocastOptimWrapper, None,
-         0),
+         1),
         (dict(precision='bf16', type='AmpOptimWrapper'), False, False,
          OptimWrapper, None, 1),
     ])
@@ -73,7 +79,8 @@ def test_select_optim_wrapper(cfg, cuda, cpu_bf16, wrapper, dtype, logs,
     assert cfg == original
     assert len(logged) == logs
     if logs:
-        assert 'fp32' in logged[0]
+        assert ('bf16 autocast' if wrapper is CPUAutocastOptimWrapper else
+                'fp32') in logged[0]
 
 
 @pytest.mark.parametrize('cfg, match', [
@@ -84,6 +91,28 @@ def test_select_optim_wrapper(cfg, cuda, cpu_bf16, wrapper, dtype, logs,
 def test_select_optim_wrapper_rejects(cfg, match):
     with pytest.raises(ValueError, match=match):
         select_optim_wrapper(dict(cfg, optimizer=SGD), False, True)
+
+
+@pytest.mark.parametrize('precision, device, cpu_bf16, dtype', [
+    ('fp32', 'cuda', True, None),
+    ('auto', 'cuda', False, torch.float16),
+    ('fp16', 'cuda', False, torch.float16),
+    ('bf16', 'cuda', False, torch.bfloat16),
+    ('fp32', 'cpu', True, None),
+    ('auto', 'cpu', True, torch.bfloat16),
+    ('bf16', 'cpu', True, torch.bfloat16),
+    ('auto', 'cpu', False, None),
+    ('bf16', 'cpu', False, None),
+    ('fp16', 'cpu', True, None),
+])
+def test_autocast_dtype(machine, precision, device, cpu_bf16, dtype):
+    machine(cuda=device == 'cuda', cpu_bf16=cpu_bf16)
+    assert autocast_dtype(precision, device) == dtype
+
+
+def test_autocast_dtype_rejects_unknown_precision():
+    with pytest.raises(ValueError, match="precision='half'"):
+        autocast_dtype('half', 'cpu')
 
 
 def _build(model: nn.Module, **cfg):
