@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from segkit.engine.optim import precision as optim_precision
 from segkit.models import BaseSegmentor
 from segkit.models.segmentors.base import (InferenceConfig, mirror_images,
                                            window_starts)
@@ -209,6 +210,7 @@ def test_binary_flip_averages_sigmoids_not_logits():
     (slide((8, 0), 4), r'crop_size=\(8, 0\)'),
     (dict(flips=True), r"unknown keys \['flips'\]"),
     (dict(window_batch=0), r'window_batch=0'),
+    (dict(precision='fp8'), r"precision='fp8'"),
 ])
 def test_bad_test_cfg_is_refused_at_construction(cfg, message):
     with pytest.raises(ValueError, match=message):
@@ -218,3 +220,36 @@ def test_bad_test_cfg_is_refused_at_construction(cfg, message):
 def test_test_cfg_defaults_to_whole_image_without_flip():
     assert Conv().test_cfg == InferenceConfig(mode='whole', flip=False)
     assert Conv(test_cfg=slide(8, [4, 6])).test_cfg.stride == (4, 6)
+
+
+class DtypeConv(Conv):
+    """Conv that records the dtype its layer computed in."""
+
+    def forward_logits(self, inputs: Tensor) -> Tensor:
+        out = self.conv(inputs)
+        self.calls.append(out.dtype)
+        return out
+
+
+@pytest.mark.parametrize('test_cfg', [dict(), slide(6, 4)])
+@pytest.mark.parametrize('precision, cpu_bf16, computed', [
+    ('fp32', True, torch.float32),
+    ('auto', True, torch.bfloat16),
+    ('bf16', True, torch.bfloat16),
+    ('auto', False, torch.float32),
+])
+def test_precision_autocasts_the_network_and_returns_float32_logits(
+        monkeypatch, test_cfg, precision, cpu_bf16, computed):
+    monkeypatch.setattr(optim_precision, 'cpu_supports_bf16',
+                        lambda: cpu_bf16)
+    inputs = torch.randn(2, 3, 9, 11)
+    reference = logits(predict(DtypeConv(kernel=3, test_cfg=test_cfg),
+                               inputs))
+    model = DtypeConv(kernel=3, test_cfg=dict(test_cfg, precision=precision))
+    samples = predict(model, inputs)
+    assert set(model.calls) == {computed}
+    assert logits(samples).dtype == torch.float32
+    # bf16 keeps 8 bits of mantissa: within a few hundredths of fp32 here
+    torch.testing.assert_close(logits(samples), reference,
+                               rtol=0, atol=0 if computed == torch.float32
+                               else 0.05)
