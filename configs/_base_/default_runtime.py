@@ -57,3 +57,6 @@ custom_hooks = [
 randomness = dict(seed=0, deterministic=False)
 load_from = None
 resume = False
+# torch.compile of the model's train step, MMEngine's own switch: True, or a
+# dict of torch.compile arguments, e.g. dict(backend='inductor', mode='max-autotune').
+compile = False

@@ -18,4 +18,5 @@ model = dict(
     aux_head=True,
     aux_loss_weight=0.4,
     loss_decode=dict(type='CrossEntropyLoss', ignore_index=255,
-                     loss_weight=1.0))
+                     loss_weight=1.0),
+    test_cfg=dict(precision='auto'))  # bf16/fp16 where fast; 'fp32': exact

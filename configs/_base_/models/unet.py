@@ -1,4 +1,7 @@
 # Ronneberger et al. 2015: base 64 channels, 4 down-steps, transposed-conv up.
+# channels_last batches and mixed-precision inference ('auto': bf16 on a CPU
+# with native bf16, fp16 on CUDA) are the fast paths; precision='fp32' gives
+# exact fp32 scores.
 data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
@@ -6,7 +9,8 @@ data_preprocessor = dict(
     bgr_to_rgb=True,
     size_divisor=16,  # 2 ** depth
     pad_val=0,
-    seg_pad_val=255)
+    seg_pad_val=255,
+    channels_last=True)
 model = dict(
     type='UNet',
     data_preprocessor=data_preprocessor,
@@ -16,4 +20,5 @@ model = dict(
     depth=4,
     upsample='deconv',
     loss_decode=dict(type='CrossEntropyLoss', ignore_index=255,
-                     loss_weight=1.0))
+                     loss_weight=1.0),
+    test_cfg=dict(precision='auto'))
