@@ -1,9 +1,16 @@
-# unet_camvid in a few CPU-minutes: the same parts, a 1/4-width net on
-# half-size frames and a 600-iteration schedule. Predictions are scored
-# against the native 480x360 masks.
+# unet_camvid in under 15 CPU-minutes: the same parts, a 1/4-width net on
+# half-size frames, CE + Dice so that rare classes (pole, sign, pedestrian,
+# bicyclist) pull as hard as road and sky, and bf16 autocast where the CPU has
+# it (precision='auto'). Predictions are scored at the native 480x360.
 _base_ = [
     '_base_/models/unet.py', '_base_/datasets/camvid_half.py',
-    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_600.py'
+    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2400.py'
 ]
-model = dict(num_classes=11, base_channels=16)
-default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=300))
+model = dict(
+    num_classes=11,
+    base_channels=16,
+    loss_decode=[
+        dict(type='CrossEntropyLoss', ignore_index=255, loss_weight=1.0),
+        dict(type='DiceLoss', ignore_index=255, loss_weight=1.0),
+    ])
+default_hooks = dict(logger=dict(interval=100), checkpoint=dict(interval=800))
