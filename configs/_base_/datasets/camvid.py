@@ -7,9 +7,15 @@ data_root = '{{$CAMVID_ROOT:../shared/data/camvid}}'
 native_scale = (480, 360)  # (w, h), as mmcv's Resize takes it
 crop_size = (352, 480)  # (h, w)
 
+# Each worker decodes a frame once and keeps it (CamVid: 0.66 MiB a frame,
+# 240 MiB per worker for the 367 training frames): decoding is 2/3 of the
+# pipeline's CPU time.
+cached_loading = dict(
+    type='CachedLoading',
+    transforms=[dict(type='LoadImageFromFile'),
+                dict(type='LoadSegMap')])
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadSegMap'),
+    cached_loading,
     dict(type='RandomResize', scale=native_scale, ratio_range=(0.5, 2.0),
          keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),

@@ -4,8 +4,7 @@ _base_ = './camvid.py'
 
 half_scale = (240, 180)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadSegMap'),
+    {{_base_.cached_loading}},
     dict(type='RandomResize', scale=half_scale, ratio_range=(0.75, 1.5),
          keep_ratio=True),
     dict(type='RandomCrop', crop_size=(176, 240), cat_max_ratio=0.75),

@@ -2,12 +2,15 @@
 
 mmcv's ``Resize``, ``RandomResize`` and ``RandomFlip`` are used as they are.
 """
+from .caching import CachedLoading
 from .formatting import PackSegInputs
 from .geometric import RandomCrop
 from .loading import (LoadImageFromFile, LoadSegMap, apply_label_map,
                       check_label_map, palette_to_classes)
 from .photometric import PhotoMetricDistortion
 
-__all__ = ['PackSegInputs', 'RandomCrop', 'LoadImageFromFile', 'LoadSegMap',
-           'apply_label_map', 'check_label_map', 'palette_to_classes',
-           'PhotoMetricDistortion']
+__all__ = [
+    'CachedLoading', 'PackSegInputs', 'RandomCrop', 'LoadImageFromFile',
+    'LoadSegMap', 'apply_label_map', 'check_label_map', 'palette_to_classes',
+    'PhotoMetricDistortion'
+]
