@@ -243,14 +243,17 @@ def bench_data(cfg: Config, settings: Settings, sync: Sync) -> dict:
     """Images/s of the training pipeline (decode, palette to classes,
     augment, pack, collate) in this process and through the config's
     DataLoader, and of bare ``cv2.imread`` of the same images and masks."""
-    loader = Runner.build_dataloader(
-        cfg.train_dataloader, seed=cfg.get('randomness', {}).get('seed'))
-    dataset = loader.dataset
-    batches = endless(loader.batch_sampler)
+    seed = cfg.get('randomness', {}).get('seed')
+    # Two builds: forked workers inherit their parent's dataset, so with one
+    # the single-process pass would fill a CachedLoading cache for them.
+    single = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
+    dataset = single.dataset
+    batches = endless(single.batch_sampler)
 
     def pipeline_step() -> int:
         indices = next(batches)
-        loader.collate_fn([dataset[i] for i in indices])
+        single.collate_fn([dataset[i] for i in indices])
         return len(indices)
 
     def floor_step() -> int:
