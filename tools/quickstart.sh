@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up .venv, train the quick U-Net on real CamVid (about 13 minutes on 2
+# Set up .venv, train the quick U-Net on real CamVid (about 11½ minutes on 2
 # CPU cores with native bf16), then score the best checkpoint on the
 # validation frames.
 # Data: $CAMVID_ROOT if set, else ../shared/data/camvid, else the small
