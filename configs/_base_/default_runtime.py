@@ -57,6 +57,8 @@ custom_hooks = [
 randomness = dict(seed=0, deterministic=False)
 load_from = None
 resume = False
-# torch.compile of the model's train step, MMEngine's own switch: True, or a
-# dict of torch.compile arguments, e.g. dict(backend='inductor', mode='max-autotune').
+# MMEngine's torch.compile switch for the train step: True, or a dict of
+# torch.compile arguments such as dict(mode='max-autotune'). Off: on 2 CPU
+# cores compiling and recompiling for each new crop size cost more minutes
+# than it saved (docs/performance.md).
 compile = False
