@@ -5,6 +5,7 @@ import os
 import os.path as osp
 from typing import Any, Dict, Optional
 
+import torch
 from mmengine.config import Config, DictAction
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -50,11 +51,16 @@ def load_config(path: str,
     a misspelt key, and the run would go on without the change the user asked
     for. ``data_root=PATH`` moves every dataloader whose dataset used the
     config's ``data_root`` (a variable, substituted when the file was read).
-    The work dir defaults to ``work_dirs/<config name>``.
+    The work dir defaults to ``work_dirs/<config name>``. Dataloaders that
+    do not say otherwise pin memory where CUDA is available (faster copies
+    to the GPU); elsewhere torch would only warn that it cannot.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
     cfg = Config.fromfile(path)
+    for name in DATALOADERS:
+        if cfg.get(name) is not None:
+            cfg[name].setdefault('pin_memory', torch.cuda.is_available())
     cfg_options = dict(cfg_options or {})
     new_root = cfg_options.pop('data_root', None)
     for key in cfg_options:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from segkit.apis import ConfigKeyError, load_config
 
@@ -47,3 +48,18 @@ def test_data_root_moves_every_dataloader(tmp_path):
 def test_missing_config_file_is_named():
     with pytest.raises(FileNotFoundError, match='nope.py'):
         load_config('configs/nope.py')
+
+
+@pytest.mark.parametrize('cuda', [True, False])
+def test_dataloaders_pin_memory_only_with_cuda(monkeypatch, cuda):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    cfg = load_config(QUICK)
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[name].pin_memory is cuda
+
+
+def test_pin_memory_the_user_sets_is_kept(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = load_config(QUICK, {'val_dataloader.pin_memory': True})
+    assert cfg.val_dataloader.pin_memory is True
+    assert cfg.train_dataloader.pin_memory is False
