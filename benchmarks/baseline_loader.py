@@ -6,7 +6,7 @@ full-image comparison per class colour. Prints images/s over the training
 frames, to compare with `tools/benchmark.py CONFIG --what data`.
 
 With --lut it also times segkit's palette look-up (one table look-up per
-pixel, segkit.datasets.transforms.loading.palette_to_classes) against the
+pixel, segkit.datasets.transforms.label_maps.palette_to_classes) against the
 per-colour loop on one real 360x480 mask, checking both give the same
 classes.
 
@@ -94,7 +94,7 @@ def compare_lut(dataset: CamVid, repeats: int) -> None:
     per process, before timing, as each worker does)."""
     import cv2
 
-    from segkit.datasets.transforms.loading import palette_to_classes
+    from segkit.datasets.transforms.label_maps import palette_to_classes
     stem = os.path.splitext(os.path.basename(dataset.images[0]))[0]
     bgr = cv2.imread(os.path.join(dataset.labels, stem + '_L.png'))
     rgb = np.ascontiguousarray(bgr[..., ::-1])

@@ -8,11 +8,20 @@ from typing import Callable, ContextManager, Iterator, List
 import pytest
 from mmengine.logging import MMLogger
 
+from segkit.engine import install_checkpoint_safety
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'
 CAMVID_SAMPLE = REPO_ROOT / 'data' / 'camvid_sample'
 CARVANA_SAMPLE = REPO_ROOT / 'data' / 'carvana_sample'
 ISBI_SAMPLE = REPO_ROOT / 'data' / 'isbi_sample'
+
+
+@pytest.fixture(scope='session', autouse=True)
+def checkpoint_safety() -> None:
+    """What every tool does first: weights-only loads that read MMEngine's
+    own checkpoints (tests/engine/test_checkpoint.py tests it alone)."""
+    install_checkpoint_safety()
 
 
 def shared_or_sample(shared_name: str, sample: Path) -> Path:

@@ -15,7 +15,6 @@ import pytest
 import torch
 from PIL import Image
 
-import segkit  # noqa: F401  (allow-lists MMEngine's checkpoint types)
 from segkit.datasets.rle import read_rle_csv, rle_decode
 from segkit.engine.optim import cpu_supports_bf16
 

@@ -5,7 +5,8 @@ import os
 from mmengine.runner import Runner
 
 from segkit.apis import add_runner_args, load_config, parse_runner_args
-from segkit.engine import dump_json_atomic, prepare_distributed
+from segkit.engine import install_checkpoint_safety, prepare_distributed
+from segkit.utils import dump_json_atomic
 from segkit.engine.hooks import configure_show_dir
 
 
@@ -28,6 +29,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    install_checkpoint_safety()
     if not os.path.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options, args.work_dir,

@@ -4,7 +4,7 @@ import argparse
 from mmengine.runner import Runner
 
 from segkit.apis import add_runner_args, load_config, parse_runner_args
-from segkit.engine import prepare_distributed
+from segkit.engine import install_checkpoint_safety, prepare_distributed
 from segkit.engine.resume import find_resume_checkpoint
 
 
@@ -25,6 +25,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    install_checkpoint_safety()
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     if args.amp:

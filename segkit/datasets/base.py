@@ -12,17 +12,13 @@ from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from segkit.registry import DATASETS, TRANSFORMS
-from .transforms.loading import printable
+from segkit.structures import SKIPPED_SAMPLES_KEY
+from segkit.utils import listing, printable
 
-# How many offending files an error message lists before "and N more".
-_MAX_LISTED = 5
 BAD_SAMPLE_POLICIES = ('raise', 'skip')
 # Errors of bad data (unreadable, corrupt, wrong size or format), which
 # on_bad_sample='skip' skips; any other error is a bug and always raised.
 SKIPPABLE_ERRORS = (OSError, ValueError, cv2.error)
-# data_samples metainfo key: ((img_path, reason), ...) of the samples that
-# were skipped in the worker before this one loaded (see BadSampleHook).
-SKIPPED_KEY = 'skipped_samples'
 
 
 def check_dir(path: str, what: str) -> None:
@@ -32,13 +28,6 @@ def check_dir(path: str, what: str) -> None:
     if not osp.isdir(path):
         raise FileNotFoundError(
             f'{what} {path!r} does not exist or is not a folder')
-
-
-def listing(lines: List[str]) -> str:
-    """Indented lines for an error message, the first few then a count."""
-    shown = '\n  '.join(lines[:_MAX_LISTED])
-    more = len(lines) - _MAX_LISTED
-    return '\n  ' + shown + (f'\n  ... and {more} more' if more > 0 else '')
 
 
 def _is_sample_file(entry: os.DirEntry) -> bool:
@@ -71,49 +60,32 @@ def _files_by_stem(folder: str, suffix: str) -> Dict[str, str]:
 class BaseSegDataset(BaseDataset):
     """Images and masks in two folders, paired by file name.
 
-    Image ``<stem><img_suffix>`` in ``data_prefix['img_path']`` goes with mask
-    ``<stem><seg_map_suffix>`` in ``data_prefix['seg_map_path']``. Pairing by
-    name (never by position in two sorted listings) means one missing or
-    extra file is an error naming that file, instead of shifting every later
-    mask onto the wrong image. Samples are sorted by stem. When both folders
-    are the same, a file matching both suffixes belongs to the longer one
-    (``a.png`` is an image and ``a_L.png`` its mask).
+    Image ``<stem><img_suffix>`` in ``data_prefix['img_path']`` goes with
+    mask ``<stem><seg_map_suffix>`` in ``data_prefix['seg_map_path']``; a
+    file without its partner is an error naming both. Samples are sorted by
+    stem. Every data info holds ``img_path``, ``seg_map_path``,
+    ``seg_fields=[]`` and :meth:`loader_info`, so ``LoadSegMap`` needs no
+    arguments. Subclasses override :meth:`loader_info` (what the loader
+    gets) and :meth:`find_pairs` (which files are used).
 
-    Every data info holds ``img_path``, ``seg_map_path``, ``seg_fields=[]``
-    and what :meth:`loader_info` returns (here ``ignore_index``), so that
-    ``dict(type='LoadSegMap')`` needs no arguments. Subclasses change what
-    the loader gets by overriding :meth:`loader_info`, and which files are
-    used by overriding :meth:`find_pairs` (e.g. to keep a split file's
-    stems; :meth:`find_images` and :meth:`stem` help there).
-
-    A sample that cannot be loaded (a missing, empty, corrupt or truncated
-    file, a broken link, a mask of the wrong size or kind) raises an error
-    naming the file, also from a dataloader worker. With
-    ``on_bad_sample='skip'`` a training set instead logs it (a warning per
-    file and process), and MMEngine's refetch (``max_refetch``,
-    ``_rand_another``) replaces it by a random other sample; the replacement
-    carries ``((img_path, reason), ...)`` of what it replaced in its
-    ``data_samples`` metainfo (``SKIPPED_KEY``), the one object that crosses
-    from a worker process to the training loop, where :class:`BadSampleHook`
-    counts it into the training log. Only errors of bad data
-    (``SKIPPABLE_ERRORS``) are skipped; ``max_refetch + 1`` failures in a
-    row raise, listing them. A test set (``test_mode=True``) always raises:
-    skipping would silently score fewer samples.
+    Use it directly for any image/mask folder pair with class-index masks;
+    ``docs/architecture.md`` explains the pairing rules and the bad-sample
+    policy.
 
     Args:
-        data_root: the dataset's folder; relative prefixes are joined to it.
+        data_root: The dataset's folder; relative prefixes are joined to it.
         data_prefix: ``dict(img_path=..., seg_map_path=...)``, the image and
             mask folders. Both ``data_root`` by default.
-        img_suffix: end of every image file name, e.g. ``'.jpg'``.
-        seg_map_suffix: end of every mask file name, e.g. ``'_mask.png'``.
-        ignore_index: class value of void pixels, left out of loss and
+        img_suffix: End of every image file name, e.g. ``'.jpg'``.
+        seg_map_suffix: End of every mask file name, e.g. ``'_mask.png'``.
+        ignore_index: Class value of void pixels, left out of loss and
             metrics.
-        on_bad_sample: ``'raise'`` or ``'skip'`` (training sets only), see
-            above.
+        on_bad_sample: ``'raise'``: a file that cannot be loaded raises an
+            error naming it. ``'skip'`` (training sets only): it is logged
+            and replaced by another sample, and ``BadSampleHook`` counts it.
         metainfo, pipeline, serialize_data, lazy_init, test_mode, indices,
-        max_refetch: as :class:`mmengine.dataset.BaseDataset`. Pipeline
-            dicts are built from segkit's registry, so the dataset also works
-            where no default scope is set (scripts, notebooks, tests).
+        max_refetch: As :class:`mmengine.dataset.BaseDataset`; pipeline
+            dicts are built from segkit's registry.
     """
 
     def __init__(self,
@@ -240,7 +212,8 @@ class BaseSegDataset(BaseDataset):
         if data is not None and self._unreported:
             samples = isinstance(data, dict) and data.get('data_samples')
             if isinstance(samples, BaseDataElement):
-                samples.set_metainfo({SKIPPED_KEY: tuple(self._unreported)})
+                samples.set_metainfo(
+                    {SKIPPED_SAMPLES_KEY: tuple(self._unreported)})
             self._unreported = []
         return data
 

@@ -6,8 +6,8 @@ from typing import (Collection, Dict, List, Optional, Sequence, Set, Tuple,
                     Union)
 
 from segkit.registry import DATASETS
-
-from .base import BaseSegDataset, listing
+from segkit.utils import listing
+from .base import BaseSegDataset
 from .rle import read_rle_csv
 
 SPLITS = ('train', 'val', 'all')

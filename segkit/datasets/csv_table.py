@@ -26,6 +26,7 @@ def csv_rows(path: str, header: Sequence[str],
                 continue
             if len(fields) != len(header):
                 raise ValueError(
-                    f'{path}, line {reader.line_num}: expected {len(header)} fields '
-                    f'{",".join(header)}, got {len(fields)}: {fields}')
+                    f'{path}, line {reader.line_num}: expected '
+                    f'{len(header)} fields {",".join(header)}, got '
+                    f'{len(fields)}: {fields}')
             yield reader.line_num, fields

@@ -6,8 +6,9 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from segkit.registry import DATASETS
 
-from .base import BaseSegDataset, listing
-from .transforms.loading import check_label_map
+from segkit.utils import listing
+from .base import BaseSegDataset
+from .transforms.label_maps import check_label_map
 
 
 def read_stems(path: str) -> List[str]:

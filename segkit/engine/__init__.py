@@ -1,12 +1,12 @@
 """Training-engine pieces MMEngine does not provide (or provides unsafely)."""
-from .checkpoint import (ATOMIC_LOCAL_BACKEND, SAFE_CHECKPOINT_GLOBALS,
-                         AtomicCheckpointHook, AtomicLocalBackend,
-                         UnsafeCheckpointError, atomic_write,
-                         dump_json_atomic)
+from .atomic_backend import ATOMIC_LOCAL_BACKEND, AtomicLocalBackend
+from .checkpoint import (SAFE_CHECKPOINT_GLOBALS, UnsafeCheckpointError,
+                         install_checkpoint_safety)
 from .dist import prepare_distributed
+from .model_loading import load_model_weights, read_checkpoint
 
 __all__ = [
-    'ATOMIC_LOCAL_BACKEND', 'SAFE_CHECKPOINT_GLOBALS', 'AtomicCheckpointHook',
-    'AtomicLocalBackend', 'UnsafeCheckpointError', 'atomic_write',
-    'dump_json_atomic', 'prepare_distributed'
+    'ATOMIC_LOCAL_BACKEND', 'AtomicLocalBackend', 'SAFE_CHECKPOINT_GLOBALS',
+    'UnsafeCheckpointError', 'install_checkpoint_safety',
+    'load_model_weights', 'prepare_distributed', 'read_checkpoint'
 ]

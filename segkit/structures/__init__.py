@@ -1,3 +1,3 @@
-from .seg_data_sample import SegDataSample
+from .seg_data_sample import SKIPPED_SAMPLES_KEY, SegDataSample
 
-__all__ = ['SegDataSample']
+__all__ = ['SKIPPED_SAMPLES_KEY', 'SegDataSample']

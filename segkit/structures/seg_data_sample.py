@@ -1,6 +1,11 @@
 """The one object that travels from dataset to model to metric to hook."""
 from mmengine.structures import BaseDataElement, PixelData
 
+#: Metainfo key of a training sample that replaced bad ones: a tuple of
+#: ``(img_path, reason)`` of the samples its dataloader worker skipped.
+#: Datasets write it (``on_bad_sample='skip'``); ``BadSampleHook`` reads it.
+SKIPPED_SAMPLES_KEY = 'skipped_samples'
+
 
 def _pixel_data_field(name: str, doc: str) -> property:
     """A typed data field: assigning anything but ``PixelData`` is an error."""

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from segkit.engine import atomic_write
+from segkit.utils import atomic_write
 
 SCALARS_FILE = Path('vis_data') / 'scalars.json'
 # Written by MMEngine next to the values; they index a line, they are not
@@ -69,6 +69,19 @@ def is_loss(key: str) -> bool:
     return key.rsplit('/', 1)[-1].startswith('loss')
 
 
+def json_object(text: str, where: str) -> Dict[str, Any]:
+    """The JSON object in ``text``; ``ValueError`` naming ``where`` (a file,
+    or ``file:line``) if it is not JSON or not an object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f'{where}: not JSON ({err})') from err
+    if not isinstance(value, dict):
+        raise ValueError(f'{where}: expected a JSON object, got '
+                         f'{type(value).__name__}')
+    return value
+
+
 def load_scalars(run_dir: PathLike) -> Scalars:
     """Read ``run_dir/vis_data/scalars.json``; errors name the file (and the
     line), and point from an experiment folder to its run folders."""
@@ -88,14 +101,7 @@ def load_scalars(run_dir: PathLike) -> Scalars:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f'{path}:{lineno}: not JSON ({err})') from err
-            if not isinstance(raw, dict):
-                raise ValueError(f'{path}:{lineno}: expected a JSON object, '
-                                 f'got {type(raw).__name__}')
-            record = numeric(raw)
+            record = numeric(json_object(line, f'{path}:{lineno}'))
             if 'iter' in record:  # MMEngine adds it to training lines only
                 train.append(record)
                 epoch = record.get('epoch')

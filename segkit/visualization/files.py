@@ -5,7 +5,7 @@ from typing import Optional, Set, Tuple
 import cv2
 import numpy as np
 
-from segkit.engine import atomic_write
+from segkit.utils import atomic_write
 
 
 def read_rgb(path: str, size: Optional[Tuple[int, int]] = None

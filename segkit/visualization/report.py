@@ -10,7 +10,6 @@ folder as a whole (not the file alone) and the gallery keeps working.
 """
 import base64
 import html
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -20,11 +19,11 @@ from urllib.parse import quote
 
 from mmengine.config import Config
 
-from segkit.engine import atomic_write
+from segkit.utils import atomic_write
 from segkit.visualization.curves import (BOOKKEEPING_KEYS, SCALARS_FILE,
                                          PathLike, Scalars, build_curves,
-                                         is_loss, load_scalars, numeric,
-                                         render_png)
+                                         is_loss, json_object, load_scalars,
+                                         numeric, render_png)
 
 REPORT_FILE = 'report.html'
 CONFIG_FILE = Path('vis_data') / 'config.py'
@@ -119,14 +118,8 @@ def load_evaluation(run_dir: Path, scalars: Optional[Scalars],
         raise FileNotFoundError(
             f'nothing to report in {run_dir}: neither {SCALARS_FILE} (a '
             f'training run) nor {test_json.name} (a test run) exists')
-    try:
-        with open(test_json, encoding='utf-8') as f:
-            logged = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f'{test_json}: not JSON ({err})') from err
-    if not isinstance(logged, dict):
-        raise ValueError(f'{test_json}: expected a JSON object of test '
-                         f'metrics, got {type(logged).__name__}')
+    logged = json_object(test_json.read_text(encoding='utf-8'),
+                         str(test_json))
     return Evaluation('Test metrics', 'test', _metric_values(logged), {})
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from segkit.datasets import BaseSegDataset
 from segkit.registry import DATASETS
+from segkit.utils import MAX_LISTED
 
 
 def make_folder(root: Path, names, sub: str) -> Path:
@@ -70,12 +71,14 @@ def test_mask_without_image_names_both(tmp_path):
 
 
 def test_many_missing_masks_are_summarised(tmp_path):
-    make_folder(tmp_path, [f'{i}.jpg' for i in range(8)], 'images')
+    make_folder(tmp_path, [f'{i:02d}.jpg' for i in range(MAX_LISTED + 3)],
+                'images')
     make_folder(tmp_path, [], 'masks')
     with pytest.raises(FileNotFoundError,
-                       match=r'(?s)8 image\(s\).*and 3 more') as err:
+                       match=rf'(?s){MAX_LISTED + 3} image\(s\).*and 3 more'
+                       ) as err:
         build(tmp_path)
-    assert str(err.value).count('\n') == 6
+    assert str(err.value).count('\n') == MAX_LISTED + 1
 
 
 def test_folder_without_images(tmp_path):

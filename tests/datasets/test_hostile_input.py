@@ -19,7 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from segkit.datasets import CamVidDataset, FolderSegDataset
-from segkit.datasets.base import SKIPPED_KEY
+from segkit.structures import SKIPPED_SAMPLES_KEY
 from segkit.engine.hooks import BadSampleHook
 from segkit.datasets.transforms import LoadSegMap
 
@@ -244,7 +244,7 @@ def test_skip_warns_and_replaces(broken, warnings_logged):
     sample = data['data_samples']
     assert sample.img_path != dataset.get_data_info(index)['img_path']
     assert data['inputs'].shape == (3, 360, 480)
-    skipped = sample.metainfo[SKIPPED_KEY]
+    skipped = sample.metainfo[SKIPPED_SAMPLES_KEY]
     bad_img = printable_form(dataset.get_data_info(index)['img_path'])
     assert skipped and {name for name, _ in skipped} == {bad_img}
     assert all(case.error.__name__ in reason for _, reason in skipped)

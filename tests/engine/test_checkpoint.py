@@ -1,4 +1,5 @@
-"""Safe loading and atomic saving of checkpoints (segkit.engine.checkpoint)."""
+"""Safe loading and atomic saving of checkpoints: segkit.engine.checkpoint,
+the atomic file backend and AtomicCheckpointHook."""
 import contextlib
 import json
 import os
@@ -13,12 +14,12 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from segkit.engine import checkpoint as ckpt_module
-from segkit.engine.checkpoint import (ATOMIC_LOCAL_BACKEND,
-                                      SAFE_CHECKPOINT_GLOBALS,
-                                      AtomicLocalBackend,
-                                      UnsafeCheckpointError, atomic_write,
-                                      dump_json_atomic)
+from segkit.engine import atomic_backend
+from segkit.engine.atomic_backend import (ATOMIC_LOCAL_BACKEND,
+                                          AtomicLocalBackend)
+from segkit.engine.checkpoint import (SAFE_CHECKPOINT_GLOBALS,
+                                      UnsafeCheckpointError)
+from segkit.utils import atomic_write, dump_json_atomic, fileio
 
 
 class _CreatesFile:
@@ -214,7 +215,7 @@ def test_crash_mid_write_keeps_previous_file(tmp_path, monkeypatch):
     target = tmp_path / 'iter_2.pth'
     target.write_bytes(b'previous checkpoint')
     monkeypatch.setattr(
-        ckpt_module,
+        fileio,
         'open',
         lambda path, mode: _DiesHalfway(open(path, mode)),
         raising=False)
@@ -233,7 +234,7 @@ def recorded_writes(monkeypatch):
         written.append(osp.basename(filepath))
         atomic_write(filepath, data)
 
-    monkeypatch.setattr(ckpt_module, 'atomic_write', record)
+    monkeypatch.setattr(atomic_backend, 'atomic_write', record)
     return written
 
 
@@ -278,7 +279,7 @@ def test_crash_while_saving_leaves_a_resumable_run(make_runner,
             raise KeyboardInterrupt('killed while saving iter_4.pth')
         atomic_write(filepath, data)
 
-    monkeypatch.setattr(ckpt_module, 'atomic_write', crash_on_iter_4)
+    monkeypatch.setattr(atomic_backend, 'atomic_write', crash_on_iter_4)
     runner = make_runner(default_hooks=_atomic_hook())
     with pytest.raises(KeyboardInterrupt):
         runner.train()

@@ -23,8 +23,7 @@ from typing import Dict, List, NamedTuple
 import pytest
 import torch
 
-import segkit  # noqa: F401  (allow-lists MMEngine's checkpoint types)
-from segkit.engine import checkpoint as ckpt_module
+from segkit.utils import fileio
 from segkit.engine.resume import checkpoint_damage, find_resume_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -298,9 +297,9 @@ def _serialized(step: int) -> bytes:
 
 def _write_twice(target: str, first: bytes, second: bytes) -> None:
     """Child process: one complete write, then one that stalls halfway."""
-    ckpt_module.atomic_write(target, first)
-    ckpt_module.open = lambda path, mode: _StallsHalfway(open(path, mode))
-    ckpt_module.atomic_write(target, second)
+    fileio.atomic_write(target, first)
+    fileio.open = lambda path, mode: _StallsHalfway(open(path, mode))
+    fileio.atomic_write(target, second)
 
 
 def test_sigkill_mid_write_leaves_the_previous_checkpoint(tmp_path):

@@ -7,9 +7,9 @@ import torch
 from mmengine.runner import save_checkpoint
 
 from segkit.apis import init_model
-from segkit.engine.model_loading import (MAX_LISTED, CheckpointFitHook,
-                                         CheckpointMismatchError,
-                                         load_model_weights)
+from segkit.engine import load_model_weights
+from segkit.engine.hooks import CheckpointFitHook
+from segkit.utils import MAX_LISTED, CheckpointMismatchError
 from segkit.registry import HOOKS, MODELS
 
 QUICK = osp.join(osp.dirname(__file__), '..', '..', 'configs',

@@ -5,12 +5,12 @@ mmcv's ``Resize``, ``RandomResize`` and ``RandomFlip`` are used as they are.
 from .caching import CachedLoading
 from .formatting import PackSegInputs
 from .geometric import RandomCrop
-from .loading import (LoadImageFromFile, LoadSegMap, apply_label_map,
-                      check_label_map, palette_to_classes)
+from .label_maps import apply_label_map, check_label_map, palette_to_classes
+from .loading import LoadImageFromFile, LoadImageFromNDArray, LoadSegMap
 from .photometric import PhotoMetricDistortion
 
 __all__ = [
     'CachedLoading', 'PackSegInputs', 'RandomCrop', 'LoadImageFromFile',
-    'LoadSegMap', 'apply_label_map', 'check_label_map', 'palette_to_classes',
-    'PhotoMetricDistortion'
+    'LoadImageFromNDArray', 'LoadSegMap', 'apply_label_map',
+    'check_label_map', 'palette_to_classes', 'PhotoMetricDistortion'
 ]

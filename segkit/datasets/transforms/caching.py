@@ -29,21 +29,17 @@ class CachedLoading(BaseTransform):
     """Run the loading ``transforms`` once per sample and process; serve
     every later request for the same files from memory.
 
-    Decoding is most of the data pipeline's CPU time (6 of 9 ms per CamVid
-    sample), and on a CPU-only machine the DataLoader workers take that time
-    from the training threads on the same cores. With persistent workers,
-    every epoch after the first reads decoded arrays from memory instead.
-
-    Wrap only steps whose output depends on the sample's files alone
+    Use it with persistent workers on a data set that fits in memory:
+    decoding is most of the pipeline's time (``docs/performance.md``). Wrap
+    only steps whose output depends on the sample's files alone
     (``LoadImageFromFile``, ``LoadSegMap``); random augmentations come after.
-    A hit returns fresh copies, so later steps may change them in place, and
-    only the keys the loading steps set: the rest (e.g. ``sample_idx``) comes
-    from the incoming sample. Each worker process keeps its own cache, up to
-    ``max_mb`` of arrays; samples beyond that are decoded every time.
+    A hit returns fresh copies of the keys the loading steps set; the rest
+    (e.g. ``sample_idx``) comes from the incoming sample.
 
     Args:
-        transforms: the loading steps, as pipeline configs.
-        max_mb: per-process memory budget in MiB.
+        transforms: The loading steps, as pipeline configs.
+        max_mb: Per-process memory budget in MiB; samples beyond it are
+            decoded every time.
     """
 
     def __init__(self, transforms: List[dict], max_mb: float = 1024) -> None:

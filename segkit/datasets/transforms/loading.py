@@ -2,13 +2,12 @@
 
 Every failure names the file: one bad file among thousands must be findable
 from the error alone, also when it is raised in a dataloader worker, and also
-when its name is not valid UTF-8 (see :func:`printable`).
+when its name is not valid UTF-8 (see :func:`segkit.utils.printable`).
 """
-import functools
 import io
 import os
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import cv2
 import mmcv
@@ -19,28 +18,13 @@ from mmengine import fileio
 from PIL import Image
 
 from segkit.registry import TRANSFORMS
-
+from segkit.utils import printable
 from ..rle import rle_decode
+from .label_maps import apply_label_map, palette_to_classes
 
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 # MAT-file headers start with text such as 'MATLAB 5.0 MAT-file'.
 _MAT_SIGNATURE = b'MATLAB'
-
-
-def printable(text: str) -> str:
-    """``text`` that any stream or log file can write.
-
-    ``os.listdir`` returns the undecodable bytes of a non-UTF-8 file name as
-    lone surrogates (``b'\\xff'`` -> ``'\\udcff'``), which a UTF-8 console or
-    log handler refuses with ``UnicodeEncodeError``, hiding the error that
-    names the file. They become ``\\xff`` escapes, as Python shows those
-    bytes; any other text is returned unchanged.
-    """
-    try:
-        raw = text.encode('utf-8', 'surrogateescape')
-    except UnicodeEncodeError:  # a surrogate no file name decodes to
-        return text.encode('utf-8', 'backslashreplace').decode('utf-8')
-    return raw.decode('utf-8', 'backslashreplace')
 
 
 def read_bytes(path: str, backend_args: Optional[dict] = None) -> bytes:
@@ -124,93 +108,27 @@ class LoadImageFromFile(MMCVLoadImageFromFile):
         return results
 
 
-@functools.lru_cache(maxsize=4)
-def _palette_lut(palette: Tuple[Tuple[int, int, int], ...],
-                 ignore_index: int) -> np.ndarray:
-    """Class per 24-bit ``0xRRGGBB`` code: 16 MiB, built once per palette
-    and process, so decoding a mask is a single table look-up per pixel."""
-    if not 0 <= ignore_index <= 255 or len(palette) > ignore_index:
-        raise ValueError(
-            f'a palette of {len(palette)} colours with ignore_index '
-            f'{ignore_index}: expected 0 <= number of colours <= '
-            'ignore_index <= 255, so that classes and void fit in uint8')
-    codes = [(r << 16) | (g << 8) | b for r, g, b in palette]
-    if len(set(codes)) != len(codes):
-        raise ValueError(f'palette {list(palette)}: expected distinct colours')
-    lut = np.full(1 << 24, ignore_index, dtype=np.uint8)
-    lut[codes] = np.arange(len(codes), dtype=np.uint8)
-    return lut
+@TRANSFORMS.register_module()
+class LoadImageFromNDArray(BaseTransform):
+    """``LoadImageFromFile`` for an image already in memory.
 
-
-def palette_to_classes(bgr: np.ndarray,
-                       palette: Sequence[Sequence[int]],
-                       ignore_index: int = 255) -> np.ndarray:
-    """Map a uint8 BGR colour mask to uint8 class indices: ``palette[i]``
-    (RGB) becomes ``i``, every other colour ``ignore_index``.
-
-    cv2 appends an alpha channel so each pixel's 4 bytes read as one
-    little-endian uint32, ``0xAARRGGBB``; masking off alpha leaves the code
-    the look-up table is indexed by. No per-colour or per-pixel Python loop.
+    Takes ``results['img']``, an HxWxC (or HxW) uint8 array in BGR order as
+    cv2 reads files, and sets ``img_shape`` and ``ori_shape``. Inference on
+    arrays replaces ``LoadImageFromFile`` by this (mmseg's name).
     """
-    lut = _palette_lut(tuple(tuple(int(v) for v in c) for c in palette),
-                       ignore_index)
-    codes = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA).view('<u4')[..., 0]
-    np.bitwise_and(codes, 0xFFFFFF, out=codes)
-    return np.take(lut, codes)
 
-
-def check_label_map(label_map: Dict[int, int],
-                    ignore_index: int = 255) -> Tuple[Tuple[int, int], ...]:
-    """``label_map``'s items, sorted, after checking that every raw value is
-    an integer in 0..65535 (what a 256/65536-entry table can index) and
-    every class an integer in 0..255 (masks are uint8 class maps)."""
-    if not isinstance(label_map, dict) or not label_map:
-        raise ValueError(f'label_map {label_map!r}: expected a non-empty dict '
-                         'of raw mask value -> class id')
-    if not 0 <= ignore_index <= 255:
-        raise ValueError(f'ignore_index {ignore_index}: expected 0..255 with '
-                         'a label_map, whose output is uint8')
-    for raw, cls in label_map.items():
-        for value, what, top in ((raw, 'raw value', 65535),
-                                 (cls, 'class id', 255)):
-            if (isinstance(value, bool)
-                    or not isinstance(value, (int, np.integer))
-                    or not 0 <= value <= top):
-                raise ValueError(f'label_map {label_map}: {what} {value!r} '
-                                 f'is not an integer in 0..{top}')
-    return tuple(sorted((int(k), int(v)) for k, v in label_map.items()))
-
-
-@functools.lru_cache(maxsize=8)
-def _label_map_lut(items: Tuple[Tuple[int, int], ...], ignore_index: int,
-                   size: int) -> np.ndarray:
-    """Class per raw value, ``ignore_index`` for unmapped ones; raw values
-    the table cannot hold cannot occur in masks of its size."""
-    lut = np.full(size, ignore_index, dtype=np.uint8)
-    for raw, cls in items:
-        if raw < size:
-            lut[raw] = cls
-    return lut
-
-
-def apply_label_map(seg: np.ndarray, label_map: Dict[int, int],
-                    ignore_index: int = 255) -> np.ndarray:
-    """Map raw mask values to uint8 class ids with one table look-up:
-    ``label_map[v]`` where mapped, ``ignore_index`` elsewhere (an unexpected
-    value, such as an anti-aliased edge, is void rather than a guess).
-
-    The table has 256 entries for uint8 masks and 65536 otherwise; other
-    integer masks must hold values in 0..65535.
-    """
-    items = check_label_map(label_map, ignore_index)
-    if seg.dtype != np.uint8 and seg.dtype != np.uint16 and seg.size and (
-            seg.min() < 0 or seg.max() > 65535):
-        raise ValueError(
-            f'mask values {seg.min()}..{seg.max()}: expected 0..65535 to '
-            'apply a label_map')
-    lut = _label_map_lut(items, ignore_index,
-                         256 if seg.dtype == np.uint8 else 65536)
-    return np.take(lut, seg)
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if (not isinstance(img, np.ndarray) or img.dtype != np.uint8
+                or img.ndim not in (2, 3)):
+            raise ValueError(
+                f'image array {results.get("img_index", "")}: expected an '
+                f'HxWxC (or HxW) uint8 BGR array, got '
+                f'{type(img).__name__} {getattr(img, "shape", "")} '
+                f'{getattr(img, "dtype", "")}')
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
 
 
 def _read_mat(data: bytes, path: str, key: Optional[str]) -> np.ndarray:

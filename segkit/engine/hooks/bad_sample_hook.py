@@ -3,8 +3,9 @@ from typing import Dict, Optional
 
 from mmengine.hooks import Hook
 
-from segkit.datasets.base import SKIPPED_KEY, listing
 from segkit.registry import HOOKS
+from segkit.structures import SKIPPED_SAMPLES_KEY
+from segkit.utils import listing
 
 
 @HOOKS.register_module()
@@ -15,7 +16,8 @@ class BadSampleHook(Hook):
 
     Skips happen in dataloader workers, separate processes whose counters
     the training loop cannot see; each replacement sample carries what it
-    replaced in its metainfo (:data:`SKIPPED_KEY`), and this hook reads it
+    replaced in its metainfo (:data:`~segkit.structures.SKIPPED_SAMPLES_KEY`),
+    and this hook reads it
     from every batch. Counts are per rank: under DDP the log shows rank
     0's share.
     """
@@ -29,7 +31,7 @@ class BadSampleHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         skipped = [pair for sample in (data_batch or {}).get(
             'data_samples', ()) for pair in sample.metainfo.get(
-                SKIPPED_KEY, ())]
+                SKIPPED_SAMPLES_KEY, ())]
         if not (skipped or self.count):
             return
         self.count += len(skipped)

@@ -8,7 +8,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from segkit.datasets.rle import CSV_HEADER, rle_encode
-from segkit.engine.checkpoint import atomic_write
+from segkit.utils import atomic_write
 from segkit.registry import METRICS
 
 

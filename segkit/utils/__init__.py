@@ -1,0 +1,11 @@
+"""Helpers every layer may use: atomic files, messages, state-dict fit."""
+from .fileio import atomic_write, dump_json_atomic
+from .messages import MAX_LISTED, listing, printable
+from .state_dict import (CheckpointMismatchError, LoadReport,
+                         compare_state_dicts, enforce_fit)
+
+__all__ = [
+    'CheckpointMismatchError', 'LoadReport', 'MAX_LISTED', 'atomic_write',
+    'compare_state_dicts', 'dump_json_atomic', 'enforce_fit', 'listing',
+    'printable'
+]

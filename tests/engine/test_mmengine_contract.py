@@ -1,0 +1,87 @@
+"""The MMEngine internals segkit still relies on, each checked by name.
+
+segkit uses MMEngine's public API wherever one exists. The few private
+names below have no public counterpart; if an MMEngine upgrade moves one,
+the test that fails names the segkit module to update, instead of that
+module failing silently or far from the cause."""
+import inspect
+
+from mmengine.config import Config
+from mmengine.hooks import CheckpointHook
+from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.visualization import Visualizer
+
+from segkit.engine.hooks import AtomicCheckpointHook
+
+
+def test_checkpoint_hook_saves_through_save_checkpoint_with_step():
+    # segkit/engine/hooks/checkpoint_hook.py wraps this method to defer the
+    # removal of expired checkpoints until the new one is on disk.
+    method = getattr(CheckpointHook, '_save_checkpoint_with_step', None)
+    assert method is not None, (
+        'CheckpointHook._save_checkpoint_with_step is gone: update '
+        'AtomicCheckpointHook')
+    assert list(inspect.signature(method).parameters) == [
+        'self', 'runner', 'step', 'meta'
+    ]
+    saver = inspect.getsource(CheckpointHook._save_checkpoint)
+    assert '_save_checkpoint_with_step' in saver, (
+        'CheckpointHook._save_checkpoint no longer calls '
+        '_save_checkpoint_with_step: AtomicCheckpointHook would not run')
+    body = inspect.getsource(method)
+    for used in ('self.file_backend.remove', 'self.last_ckpt',
+                 "'last_checkpoint'"):
+        assert used in body, (
+            f'_save_checkpoint_with_step no longer uses {used}: '
+            'AtomicCheckpointHook relies on it')
+
+
+def test_atomic_hook_defers_removal_and_rewrites_the_pointer(make_runner):
+    runner = make_runner(default_hooks=dict(checkpoint=dict(
+        type='AtomicCheckpointHook', by_epoch=False, interval=1,
+        max_keep_ckpts=1)))
+    hook = next(h for h in runner.hooks
+                if isinstance(h, AtomicCheckpointHook))
+    calls = []
+    original = CheckpointHook._save_checkpoint_with_step
+
+    def spy(self, *args):
+        calls.append(type(self.file_backend).__name__)
+        return original(self, *args)
+
+    CheckpointHook._save_checkpoint_with_step = spy
+    try:
+        runner.train()
+    finally:
+        CheckpointHook._save_checkpoint_with_step = original
+    assert calls == ['_DeferredRemoval'] * 4
+    assert type(hook.file_backend).__name__ == 'AtomicLocalBackend'
+
+
+def test_checkpoint_loader_keeps_its_schemes_in_a_dict():
+    # segkit/engine/checkpoint.py wraps every registered scheme loader.
+    schemes = getattr(CheckpointLoader, '_schemes', None)
+    assert isinstance(schemes, dict) and schemes, (
+        'CheckpointLoader._schemes is gone: update install_checkpoint_safety')
+    assert all(callable(loader) for loader in schemes.values())
+    assert '' in schemes  # local files
+
+
+def test_runner_exposes_load_from_and_train_loop(make_runner, tmp_path):
+    # CheckpointFitHook reads runner._load_from; SegVisHook reads
+    # runner._train_loop without building it.
+    runner = make_runner(load_from=str(tmp_path / 'x.pth'))
+    assert runner._load_from == str(tmp_path / 'x.pth')
+    assert isinstance(runner._train_loop, dict)  # not built yet
+
+
+def test_visualizer_keeps_backends_in_a_dict():
+    # SegLocalVisualizer.add_panel sends panels to self._vis_backends.
+    visualizer = Visualizer(name='contract_test', save_dir=None)
+    assert isinstance(getattr(visualizer, '_vis_backends', None), dict)
+
+
+def test_config_keeps_its_tree_in_cfg_dict():
+    # segkit/apis/config.py reads Config._cfg_dict to check override keys.
+    cfg = Config(dict(a=dict(b=1)))
+    assert cfg._cfg_dict.to_dict() == dict(a=dict(b=1))
