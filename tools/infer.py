@@ -9,7 +9,7 @@ from mmengine.utils import ProgressBar
 
 from segkit.apis import (OUTPUT_FORMATS, find_images, init_model,
                          iter_inference, model_palette, output_paths,
-                         save_prediction, set_inference_options)
+                         save_prediction)
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,8 +60,8 @@ def main() -> None:
     model = init_model(args.config, args.checkpoint, args.device,
                        args.cfg_options)
     try:
-        set_inference_options(model, args.threshold,
-                              flip=True if args.tta else None)
+        model.set_test_options(args.threshold,
+                               flip=True if args.tta else None)
     except ValueError as e:
         raise SystemExit(f'error: --threshold: {e}') from None
     colours = model_palette(model)

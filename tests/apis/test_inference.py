@@ -11,8 +11,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner import save_checkpoint
 
 from segkit.apis import (find_images, inference, init_model, model_palette,
-                         output_paths, render_mask, save_prediction,
-                         set_inference_options)
+                         output_paths, render_mask, save_prediction)
 from segkit.registry import DATASETS
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
@@ -109,7 +108,7 @@ def test_batches_predict_as_single_images(model, frames):
 
 def test_flip_option_reaches_predict(model, frames):
     plain = inference(model, frames[0])[0]
-    set_inference_options(model, flip=True)
+    model.set_test_options(flip=True)
     try:
         tta = inference(model, frames[0])[0]
     finally:
@@ -121,13 +120,13 @@ def test_flip_option_reaches_predict(model, frames):
 
 def test_threshold_option_is_for_binary_models_only(model):
     with pytest.raises(ValueError, match='num_classes=11'):
-        set_inference_options(model, threshold=0.3)
+        model.set_test_options(threshold=0.3)
     binary = init_model(str(CONFIGS / 'unet_carvana_quick.py'),
                         cfg_options=TINY)
-    set_inference_options(binary, threshold=0.3)
+    binary.set_test_options(threshold=0.3)
     assert binary.threshold == 0.3
     with pytest.raises(ValueError, match=r'threshold=1.5.*\[0, 1\]'):
-        set_inference_options(binary, threshold=1.5)
+        binary.set_test_options(threshold=1.5)
 
 
 def test_bad_inputs_name_the_problem(model):

@@ -14,8 +14,9 @@ from torch import Tensor, nn
 
 from segkit.engine.optim import precision as optim_precision
 from segkit.models import BaseSegmentor
-from segkit.models.segmentors.base import (InferenceConfig, mirror_images,
-                                           window_starts)
+from segkit.models.segmentors.inference_modes import (InferenceConfig,
+                                                      mirror_images,
+                                                      window_starts)
 from segkit.structures import SegDataSample
 
 
