@@ -6,7 +6,7 @@ from mmengine.config import DictAction
 
 from segkit.apis import load_config
 from segkit.benchmark import PARTS, Settings, format_report, run_benchmark
-from segkit.engine import dump_json_atomic
+from segkit.utils import dump_json_atomic
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,0 +1,9 @@
+"""Throughput of a config on this machine; ``tools/benchmark.py`` is the
+command line and ``docs/performance.md`` the method."""
+from .report import format_report
+from .run import PARTS, run_benchmark
+from .runner import runner_config
+from .timing import Settings, repeat_rates, timed_rates
+
+__all__ = ['PARTS', 'Settings', 'format_report', 'repeat_rates',
+           'run_benchmark', 'runner_config', 'timed_rates']

@@ -1,0 +1,79 @@
+"""Training through MMEngine's Runner, timed iteration by iteration."""
+import copy
+import tempfile
+import time
+from typing import List, Optional
+
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from .timing import Settings, Sync, repeat_rates, summary
+
+# Custom hooks that write files; the Runner benchmark leaves them out.
+OUTPUT_HOOKS = ('SegVisHook', 'ReportHook')
+
+
+class IterClock(Hook):
+    """Records when each training iteration starts (its batch loaded) and
+    ends (every other hook done), and how many images it had."""
+    priority = 'LOWEST'
+
+    def __init__(self, sync: Sync) -> None:
+        self.sync = sync
+        self.starts: List[float] = []
+        self.ends: List[float] = []
+        self.images: List[int] = []
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch: Optional[dict] = None) -> None:
+        self.starts.append(time.perf_counter())
+
+    def after_train_iter(self, runner, batch_idx: int,
+                         data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
+        self.sync()
+        self.ends.append(time.perf_counter())
+        self.images.append(len(data_batch['inputs']))
+
+    def data_wait_fraction(self, warmup: int) -> float:
+        """Share of the timed iterations' time spent waiting for a batch."""
+        wait = sum(self.starts[i] - self.ends[i - 1]
+                   for i in range(warmup, len(self.ends)))
+        return wait / (self.ends[-1] - self.ends[warmup - 1])
+
+
+def runner_config(cfg: Config, settings: Settings, work_dir: str) -> Config:
+    """``cfg`` for exactly the warm-up and timed iterations, with nothing
+    between them but training: no validation, no checkpoints, panels or
+    report, no log lines."""
+    cfg = copy.deepcopy(cfg)
+    total = settings.warmup + settings.iters * settings.repeats
+    cfg.work_dir = work_dir
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=total)
+    for split in ('val', 'test'):
+        for part in ('dataloader', 'cfg', 'evaluator'):
+            cfg[f'{split}_{part}'] = None
+    cfg.default_hooks.checkpoint = None
+    if cfg.default_hooks.get('logger'):
+        cfg.default_hooks.logger.interval = total + 1
+    cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
+                        if hook.get('type') not in OUTPUT_HOOKS]
+    cfg.log_level = 'WARNING'
+    cfg.resume, cfg.load_from = False, None
+    return cfg
+
+
+def runner_train(cfg: Config, settings: Settings, sync: Sync) -> dict:
+    """Images/s of full training iterations through MMEngine's Runner, data
+    loading from the real dataset included."""
+    with tempfile.TemporaryDirectory(prefix='segkit_benchmark_') as work_dir:
+        runner = Runner.from_cfg(runner_config(cfg, settings, work_dir))
+        clock = IterClock(sync)
+        runner.register_hook(clock)
+        runner.train()
+    rates = repeat_rates(clock.ends, clock.images, settings.warmup,
+                         settings.iters, settings.repeats)
+    return summary(rates,
+                   data_wait_fraction=clock.data_wait_fraction(
+                       settings.warmup))
