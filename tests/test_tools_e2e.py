@@ -18,6 +18,8 @@ from PIL import Image
 from segkit.datasets.rle import read_rle_csv, rle_decode
 from segkit.engine.optim import cpu_supports_bf16
 
+pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
+
 REPO = Path(__file__).resolve().parents[1]
 # Narrow nets and a handful of iterations: the tools, not the models, are
 # under test here.

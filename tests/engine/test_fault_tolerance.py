@@ -26,6 +26,8 @@ import torch
 from segkit.utils import fileio
 from segkit.engine.resume import checkpoint_damage, find_resume_checkpoint
 
+pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = 'configs/unet_camvid_quick.py'
 MAX_ITERS, INTERVAL = 12, 4

@@ -12,6 +12,8 @@ from segkit.apis import load_config
 from segkit.benchmark import Settings, repeat_rates, runner_config
 from segkit.engine.optim import cpu_supports_bf16
 
+pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / 'configs' / 'unet_camvid_quick.py')
 TINY = ['model.base_channels=4', 'model.depth=3',

@@ -13,6 +13,8 @@ from mmengine.runner import save_checkpoint
 
 from segkit.apis import inference, init_model
 
+pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / 'configs' / 'unet_camvid_quick.py')
 TINY = {'model.base_channels': 4, 'model.depth': 3,
