@@ -94,6 +94,10 @@ class CamVidDataset(BaseSegDataset):
                 if name not in void_classes]
         self.class_dict = csv_path
         self.void_classes = tuple(void_classes)
+        # Colours of the void classes: deliberately unlabelled, unlike a
+        # colour missing from the csv (dataset analysis tells them apart).
+        self.void_palette = [list(colour) for name, colour in rows
+                             if name in void_classes]
         super().__init__(
             data_root=data_root,
             data_prefix=data_prefix or dict(img_path='train',

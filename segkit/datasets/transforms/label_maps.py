@@ -16,7 +16,7 @@ def _palette_lut(palette: Tuple[Tuple[int, int, int], ...],
             f'a palette of {len(palette)} colours with ignore_index '
             f'{ignore_index}: expected 0 <= number of colours <= '
             'ignore_index <= 255, so that classes and void fit in uint8')
-    codes = [(r << 16) | (g << 8) | b for r, g, b in palette]
+    codes = [rgb_code(colour) for colour in palette]
     if len(set(codes)) != len(codes):
         raise ValueError(f'palette {list(palette)}: expected distinct colours')
     lut = np.full(1 << 24, ignore_index, dtype=np.uint8)
@@ -30,15 +30,29 @@ def palette_to_classes(bgr: np.ndarray,
     """Map a uint8 BGR colour mask to uint8 class indices: ``palette[i]``
     (RGB) becomes ``i``, every other colour ``ignore_index``.
 
-    cv2 appends an alpha channel so each pixel's 4 bytes read as one
-    little-endian uint32, ``0xAARRGGBB``; masking off alpha leaves the code
-    the look-up table is indexed by. No per-colour or per-pixel Python loop.
+    One table look-up per pixel code (:func:`colour_codes`): no per-colour
+    or per-pixel Python loop.
     """
     lut = _palette_lut(tuple(tuple(int(v) for v in c) for c in palette),
                        ignore_index)
+    return np.take(lut, colour_codes(bgr))
+
+
+def colour_codes(bgr: np.ndarray) -> np.ndarray:
+    """The ``0xRRGGBB`` code (uint32) of every pixel of a uint8 BGR image.
+
+    cv2 appends an alpha channel so each pixel's 4 bytes read as one
+    little-endian uint32, ``0xAARRGGBB``; masking off alpha leaves the code.
+    """
     codes = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA).view('<u4')[..., 0]
     np.bitwise_and(codes, 0xFFFFFF, out=codes)
-    return np.take(lut, codes)
+    return codes
+
+
+def rgb_code(colour: Sequence[int]) -> int:
+    """``0xRRGGBB`` of an ``(r, g, b)`` colour, as :func:`colour_codes`."""
+    r, g, b = (int(v) for v in colour)
+    return (r << 16) | (g << 8) | b
 
 
 def check_label_map(label_map: Dict[int, int],

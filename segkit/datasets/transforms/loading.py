@@ -217,6 +217,39 @@ def _rle_mask(results: dict) -> np.ndarray:
         raise ValueError(f'{where}: {e}') from None
 
 
+def load_raw_seg_map(results: dict,
+                     backend_args: Optional[dict] = None) -> np.ndarray:
+    """A data info's mask as stored, before any class mapping: uint8 BGR
+    colours when the data info has a ``palette``, else a 2-D integer array
+    of raw values (the decoded 0/1 of ``seg_map_rle``, which needs the
+    image's ``ori_shape``). What ``LoadSegMap`` maps to classes, and what
+    dataset analysis counts raw values in.
+
+    Raises ``ValueError`` naming the file for a grey mask where colours are
+    expected, a colour one where indices are, or non-integer values.
+    """
+    path = results['seg_map_path']
+    palette = results.get('palette')
+    if 'seg_map_rle' in results:
+        seg = _rle_mask(results)
+    else:
+        seg = _decode_mask(read_bytes(path, backend_args), path,
+                           colour=palette is not None,
+                           mat_key=results.get('mat_key'))
+    shown = printable(path)
+    if palette is not None:
+        return _colour_mask(seg, shown, palette)
+    if seg.ndim != 2:
+        raise ValueError(
+            f'segmentation map {shown} has shape {seg.shape} (a colour '
+            'image): expected one channel of class indices, or a '
+            'palette in the data info to decode a colour mask')
+    if not np.issubdtype(seg.dtype, np.integer):
+        raise ValueError(f'segmentation map {shown} has dtype '
+                         f'{seg.dtype}: expected integer classes')
+    return seg
+
+
 @TRANSFORMS.register_module()
 class LoadSegMap(BaseTransform):
     """Read ``results['seg_map_path']`` into ``results['gt_seg_map']``.
@@ -260,24 +293,10 @@ class LoadSegMap(BaseTransform):
         path = results['seg_map_path']
         palette = results.get('palette')
         ignore_index = results.get('ignore_index', 255)
-        if 'seg_map_rle' in results:
-            seg = _rle_mask(results)
-        else:
-            seg = _decode_mask(read_bytes(path, self.backend_args), path,
-                               colour=palette is not None,
-                               mat_key=results.get('mat_key'))
+        seg = load_raw_seg_map(results, self.backend_args)
         shown = printable(path)
         if palette is not None:
-            seg = palette_to_classes(_colour_mask(seg, shown, palette),
-                                     palette, ignore_index)
-        elif seg.ndim != 2:
-            raise ValueError(
-                f'segmentation map {shown} has shape {seg.shape} (a colour '
-                'image): expected one channel of class indices, or a '
-                'palette in the data info to decode a colour mask')
-        elif not np.issubdtype(seg.dtype, np.integer):
-            raise ValueError(f'segmentation map {shown} has dtype '
-                             f'{seg.dtype}: expected integer classes')
+            seg = palette_to_classes(seg, palette, ignore_index)
         if 'label_map' in results:
             try:
                 seg = apply_label_map(seg, results['label_map'],

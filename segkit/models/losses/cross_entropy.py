@@ -1,10 +1,12 @@
 """Pixel-wise softmax cross-entropy for multi-class segmentation."""
-from typing import Optional, Sequence
+import os
+from typing import Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from segkit.datasets.class_weights import load_class_weights
 from segkit.registry import MODELS
 from .utils import SegLoss, masked_mean
 
@@ -21,7 +23,9 @@ class CrossEntropyLoss(SegLoss):
     With every pixel ignored the loss is 0, not NaN.
 
     Args:
-        class_weight: one weight per class, e.g. inverse frequencies.
+        class_weight: one weight per class, e.g. inverse frequencies, or
+            the path of the ``class_weights.json`` that
+            ``tools/analyze_dataset.py`` writes.
         ignore_index: target value excluded from the loss.
         loss_weight: factor applied to the loss.
         loss_name: key in the loss dict.
@@ -29,13 +33,16 @@ class CrossEntropyLoss(SegLoss):
     """
 
     def __init__(self,
-                 class_weight: Optional[Sequence[float]] = None,
+                 class_weight: Union[None, str, os.PathLike,
+                                     Sequence[float]] = None,
                  ignore_index: int = 255,
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_ce',
                  avg_non_ignore: bool = True):
         super().__init__(ignore_index, loss_weight, loss_name)
         self.avg_non_ignore = avg_non_ignore
+        if isinstance(class_weight, (str, os.PathLike)):
+            class_weight = load_class_weights(class_weight)
         # A buffer follows the model to its device; not persistent, so a
         # checkpoint never overrides the weights the config asks for.
         self.register_buffer(
