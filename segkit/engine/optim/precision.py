@@ -2,8 +2,9 @@
 
 Configs ask for ``AmpOptimWrapper``, which asserts a GPU as soon as it is
 built. With ``constructor='PrecisionOptimWrapperConstructor'`` the same
-config uses CUDA AMP on a GPU, bf16 autocast on a CPU with native bf16, and
-fp32 otherwise, instead of crashing on a laptop or CI runner.
+config uses CUDA AMP on a GPU (bf16 where the GPU computes it natively, else
+fp16 with dynamic loss scaling), bf16 autocast on a CPU with native bf16,
+and fp32 otherwise, instead of crashing on a laptop or CI runner.
 """
 import logging
 from collections.abc import Iterator
@@ -49,6 +50,12 @@ def cpu_supports_bf16() -> bool:
             and torch.cpu._is_avx512_bf16_supported())
 
 
+def cuda_supports_bf16() -> bool:
+    """Whether the current GPU computes bf16 natively (compute capability 8.0
+    and newer); emulated bf16 on older GPUs is slower than fp16."""
+    return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def autocast_dtype(precision: str,
                    device_type: str) -> Optional[torch.dtype]:
     """What inference under ``precision`` autocasts to on ``device_type``;
@@ -73,22 +80,26 @@ def _without_amp_keys(cfg: dict, wrapper: type) -> dict:
     return dict(kept, type=wrapper)
 
 
-def select_optim_wrapper(cfg: dict, cuda_available: bool,
-                         cpu_bf16: bool) -> dict:
+def select_optim_wrapper(cfg: dict, cuda_available: bool, cpu_bf16: bool,
+                         cuda_bf16: bool = False) -> dict:
     """Resolve an ``optim_wrapper`` config's precision for this machine.
 
     ``cfg['precision']`` (default ``'auto'``) decides. Under ``'auto'`` the
     config's ``type`` does: ``'OptimWrapper'`` means fp32, while
     ``'AmpOptimWrapper'`` or no type means mixed precision where the machine
-    has it: CUDA AMP (dtype from ``cfg['dtype']``, else float16), else bf16
-    autocast on a CPU with native bf16 (``cpu_bf16``), else fp32. ``'fp16'``
-    and ``'bf16'`` use AMP with that dtype on CUDA; on CPU ``'bf16'`` uses
+    has it: CUDA AMP (dtype from ``cfg['dtype']``, else bfloat16 on a GPU
+    with native bf16 (``cuda_bf16``), else float16), else bf16 autocast on
+    a CPU with native bf16 (``cpu_bf16``), else fp32. ``'fp16'`` and
+    ``'bf16'`` use AMP with that dtype on CUDA; on CPU ``'bf16'`` uses
     :class:`CPUAutocastOptimWrapper` if ``cpu_bf16``, else fp32, and
-    ``'fp16'`` is an error.
+    ``'fp16'`` is an error. CUDA AMP in bf16 gets no loss scaler unless the
+    config sets ``loss_scale``: bf16 has fp32's exponent range, so its
+    gradients do not underflow; fp16 keeps ``AmpOptimWrapper``'s dynamic
+    loss scaling.
 
     Returns a new config with ``precision`` dropped and ``type`` set to the
     wrapper class. Pure apart from one log line whenever mixed precision was
-    asked for and the CPU decides what it gets.
+    asked for and the machine decides what it gets.
     """
     resolved = dict(cfg)
     precision = resolved.pop('precision', 'auto')
@@ -109,9 +120,22 @@ def select_optim_wrapper(cfg: dict, cuda_available: bool,
         return _without_amp_keys(resolved, OptimWrapper)
     if cuda_available:
         if precision == 'auto':
-            resolved.setdefault('dtype', 'float16')
+            resolved.setdefault('dtype',
+                                'bfloat16' if cuda_bf16 else 'float16')
         else:
             resolved['dtype'] = _AMP_DTYPES[precision]
+        if resolved['dtype'] in ('bfloat16', torch.bfloat16):
+            resolved.setdefault('loss_scale', dict(enabled=False))
+        if precision == 'auto':
+            scale = resolved.get('loss_scale', 'dynamic')
+            scaling = ('dynamic loss scaling' if scale == 'dynamic' else
+                       'no loss scaling' if scale == dict(enabled=False)
+                       else f'loss_scale={scale!r}')
+            print_log(
+                "optim_wrapper.precision='auto' on CUDA: AMP in "
+                f"{resolved['dtype']} with {scaling}.",
+                logger='current',
+                level=logging.INFO)
         return dict(resolved, type=AmpOptimWrapper)
     if precision == 'fp16':
         raise ValueError(
@@ -142,8 +166,10 @@ class PrecisionOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     def __init__(self,
                  optim_wrapper_cfg: dict,
                  paramwise_cfg: Optional[dict] = None) -> None:
+        cuda = torch.cuda.is_available()
         super().__init__(
             select_optim_wrapper(
                 optim_wrapper_cfg,
-                cuda_available=torch.cuda.is_available(),
-                cpu_bf16=cpu_supports_bf16()), paramwise_cfg)
+                cuda_available=cuda,
+                cpu_bf16=cpu_supports_bf16(),
+                cuda_bf16=cuda and cuda_supports_bf16()), paramwise_cfg)

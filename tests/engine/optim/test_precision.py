@@ -27,8 +27,11 @@ def logged(monkeypatch) -> list:
 def machine(monkeypatch):
     """Simulate a machine: ``machine(cuda=..., cpu_bf16=...)``."""
 
-    def simulate(cuda: bool, cpu_bf16: bool = False) -> None:
+    def simulate(cuda: bool, cpu_bf16: bool = False,
+                 cuda_bf16: bool = False) -> None:
         monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+        monkeypatch.setattr(torch.cuda, 'is_bf16_supported',
+                            lambda including_emulation=True: cuda_bf16)
         monkeypatch.setattr(precision, 'cpu_supports_bf16', lambda: cpu_bf16)
 
     return simulate
@@ -37,12 +40,13 @@ def machine(monkeypatch):
 @pytest.mark.parametrize(
     'cfg, cuda, cpu_bf16, wrapper, dtype, logs',
     [
-        # CUDA: AMP unless fp32 is asked for
-        (dict(), True, False, AmpOptimWrapper, 'float16', 0),
+        # CUDA: AMP unless fp32 is asked for ('auto' logs its choice; a GPU
+        # without native bf16 gets fp16, see test_auto_on_cuda_...)
+        (dict(), True, False, AmpOptimWrapper, 'float16', 1),
         (dict(type='AmpOptimWrapper'), True, False, AmpOptimWrapper,
-         'float16', 0),
+         'float16', 1),
         (dict(type='AmpOptimWrapper', dtype='bfloat16'), True, False,
-         AmpOptimWrapper, 'bfloat16', 0),
+         AmpOptimWrapper, 'bfloat16', 1),
         (dict(precision='fp16'), True, False, AmpOptimWrapper, 'float16', 0),
         (dict(precision='bf16', type='AmpOptimWrapper', dtype='float16'),
          True, False, AmpOptimWrapper, 'bfloat16', 0),
@@ -79,8 +83,36 @@ def test_select_optim_wrapper(cfg, cuda, cpu_bf16, wrapper, dtype, logs,
     assert cfg == original
     assert len(logged) == logs
     if logs:
-        assert ('bf16 autocast' if wrapper is CPUAutocastOptimWrapper else
+        assert ('AMP in ' + dtype if wrapper is AmpOptimWrapper else
+                'bf16 autocast' if wrapper is CPUAutocastOptimWrapper else
                 'fp32') in logged[0]
+
+
+@pytest.mark.parametrize('cfg, cuda_bf16, dtype, loss_scale', [
+    # a GPU with native bf16 (Ampere, Hopper): bf16, no loss scaler
+    (dict(), True, 'bfloat16', dict(enabled=False)),
+    (dict(precision='bf16'), False, 'bfloat16', dict(enabled=False)),
+    # older GPUs: fp16 with AmpOptimWrapper's dynamic loss scaling
+    (dict(), False, 'float16', None),
+    (dict(precision='fp16'), True, 'float16', None),
+    # what the config spells out wins over the machine
+    (dict(dtype='float16'), True, 'float16', None),
+    (dict(loss_scale=512.), True, 'bfloat16', 512.),
+])
+def test_auto_on_cuda_prefers_bf16_where_the_gpu_has_it(
+        cfg, cuda_bf16, dtype, loss_scale, logged):
+    resolved = select_optim_wrapper(
+        dict(cfg, type='AmpOptimWrapper', optimizer=SGD), True, False,
+        cuda_bf16)
+    assert resolved['type'] is AmpOptimWrapper
+    assert resolved['dtype'] == dtype
+    assert resolved.get('loss_scale') == loss_scale
+    if cfg.get('precision', 'auto') == 'auto':
+        scaling = ('dynamic loss scaling' if loss_scale is None else
+                   'no loss scaling' if loss_scale == dict(enabled=False)
+                   else 'loss_scale=512.0')
+        assert logged == [f"optim_wrapper.precision='auto' on CUDA: AMP in "
+                          f'{dtype} with {scaling}.']
 
 
 @pytest.mark.parametrize('cfg, match', [
@@ -139,9 +171,11 @@ def test_cpu_amp_request_builds_fp32_wrapper_that_steps(machine, logged):
     assert not torch.equal(model.weight, before)
 
 
-def test_simulated_cuda_resolves_to_amp(machine):
-    machine(cuda=True)
-    for asked, dtype in [('auto', 'float16'), ('fp16', 'float16'),
+@pytest.mark.parametrize('cuda_bf16, auto_dtype', [(False, 'float16'),
+                                                    (True, 'bfloat16')])
+def test_simulated_cuda_resolves_to_amp(machine, cuda_bf16, auto_dtype):
+    machine(cuda=True, cuda_bf16=cuda_bf16)
+    for asked, dtype in [('auto', auto_dtype), ('fp16', 'float16'),
                          ('bf16', 'bfloat16')]:
         constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(
             dict(
