@@ -30,5 +30,9 @@ setup(
         'opencv-python-headless',
         'numpy',
     ],
-    extras_require={'tests': ['pytest']},
+    extras_require={
+        'tests': ['pytest'],
+        # TimmBackbone: any timm model as an encoder; safetensors weights.
+        'timm': ['timm>=1.0', 'safetensors'],
+    },
 )
