@@ -4,7 +4,7 @@ import logging
 import os
 import os.path as osp
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Set,
-                    Tuple, Union)
+                    Tuple, TypedDict, Union)
 
 import cv2
 from mmengine.dataset import BaseDataset
@@ -13,7 +13,8 @@ from mmengine.structures import BaseDataElement
 
 from segkit.registry import DATASETS, TRANSFORMS
 from segkit.structures import SKIPPED_SAMPLES_KEY
-from segkit.utils import listing, printable
+from segkit.utils import (ConfigValueError, MissingPathError, listing,
+                          printable)
 
 BAD_SAMPLE_POLICIES = ('raise', 'skip')
 # Errors of bad data (unreadable, corrupt, wrong size or format), which
@@ -21,12 +22,20 @@ BAD_SAMPLE_POLICIES = ('raise', 'skip')
 SKIPPABLE_ERRORS = (OSError, ValueError, cv2.error)
 
 
+class DataPrefix(TypedDict, total=False):
+    """A dataset's ``data_prefix``: its image and mask folders, relative to
+    ``data_root`` (``--cfg-options`` checks overrides against these keys)."""
+    img_path: str
+    seg_map_path: str
+
+
 def check_dir(path: str, what: str) -> None:
-    """Raise ``FileNotFoundError`` naming ``what`` unless ``path`` is a
-    folder: a wrong path should fail at construction, not as an empty
-    dataset or in a worker process."""
+    """Raise :class:`~segkit.utils.MissingPathError` (a
+    ``FileNotFoundError``) naming ``what`` unless ``path`` is a folder: a
+    wrong path should fail at construction, not as an empty dataset or in a
+    worker process."""
     if not osp.isdir(path):
-        raise FileNotFoundError(
+        raise MissingPathError(
             f'{what} {path!r} does not exist or is not a folder')
 
 
@@ -90,7 +99,7 @@ class BaseSegDataset(BaseDataset):
 
     def __init__(self,
                  data_root: Union[str, os.PathLike],
-                 data_prefix: Optional[Dict[str, str]] = None,
+                 data_prefix: Optional[DataPrefix] = None,
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
                  ignore_index: int = 255,
@@ -108,14 +117,15 @@ class BaseSegDataset(BaseDataset):
                        **(data_prefix or {})}
         unknown = set(data_prefix) - {'img_path', 'seg_map_path'}
         if unknown:
-            raise ValueError(
+            raise ConfigValueError(
                 f'data_prefix has unknown keys {sorted(unknown)}; expected '
                 "'img_path' and 'seg_map_path'")
         if on_bad_sample not in BAD_SAMPLE_POLICIES:
-            raise ValueError(f'on_bad_sample={on_bad_sample!r}: expected one '
-                             f'of {BAD_SAMPLE_POLICIES}')
+            raise ConfigValueError(
+                f'on_bad_sample={on_bad_sample!r}: expected one of '
+                f'{BAD_SAMPLE_POLICIES}')
         if on_bad_sample == 'skip' and test_mode:
-            raise ValueError(
+            raise ConfigValueError(
                 "on_bad_sample='skip' with test_mode=True: a test or "
                 'validation set must score every sample, so it raises on a '
                 "bad one; expected on_bad_sample='raise' here")
@@ -150,7 +160,7 @@ class BaseSegDataset(BaseDataset):
         check_dir(img_dir, "data_prefix['img_path']")
         images = _files_by_stem(img_dir, self.img_suffix)
         if not images:
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f'no images ending in {self.img_suffix!r} in {img_dir!r}: '
                 'expected files named <id>' + self.img_suffix)
         return images
@@ -168,7 +178,7 @@ class BaseSegDataset(BaseDataset):
         masks = _files_by_stem(seg_dir, self.seg_map_suffix)
         if osp.realpath(img_dir) == osp.realpath(seg_dir):
             if self.img_suffix == self.seg_map_suffix:
-                raise ValueError(
+                raise ConfigValueError(
                     f'images and masks share the folder {img_dir!r} and the '
                     f'suffix {self.img_suffix!r}: expected different '
                     'suffixes to tell them apart')
@@ -181,13 +191,13 @@ class BaseSegDataset(BaseDataset):
                              f'{self.seg_map_suffix})')
                    for s in sorted(images) if s not in masks]
         if no_mask:
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f'{len(no_mask)} image(s) have no mask:' + listing(no_mask))
         no_image = [printable(f'{masks[s]} (expected {osp.join(img_dir, s)}'
                               f'{self.img_suffix})')
                     for s in sorted(masks) if s not in images]
         if no_image:
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f'{len(no_image)} mask(s) have no image:' +
                 listing(no_image))
         return [(images[s], masks[s]) for s in sorted(images)]

@@ -18,6 +18,8 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 from numpy._core.multiarray import _reconstruct, scalar
 
+from segkit.utils import SegkitUserError
+
 # HistoryBuffer registers these statistics on itself; a pickled buffer refers
 # to them by name (see _history_buffer_statistic).
 _HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
@@ -62,7 +64,7 @@ SAFE_CHECKPOINT_GLOBALS = (
 )
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(SegkitUserError, pickle.UnpicklingError):
     """A checkpoint pickles something outside the allow-list.
 
     The weights-only unpickler stops at the first disallowed global, so

@@ -1,11 +1,15 @@
-"""Helpers every layer may use: atomic files, messages, state-dict fit."""
+"""Helpers every layer may use: atomic files, messages, user errors,
+state-dict fit."""
+from .errors import (ConfigValueError, DataError, MissingPathError,
+                     SegkitUserError)
 from .fileio import atomic_write, dump_json_atomic
 from .messages import MAX_LISTED, listing, printable
 from .state_dict import (CheckpointMismatchError, LoadReport,
                          compare_state_dicts, enforce_fit)
 
 __all__ = [
-    'CheckpointMismatchError', 'LoadReport', 'MAX_LISTED', 'atomic_write',
+    'CheckpointMismatchError', 'ConfigValueError', 'DataError', 'LoadReport',
+    'MAX_LISTED', 'MissingPathError', 'SegkitUserError', 'atomic_write',
     'compare_state_dicts', 'dump_json_atomic', 'enforce_fit', 'listing',
     'printable'
 ]

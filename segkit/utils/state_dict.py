@@ -6,16 +6,18 @@ from typing import Any, Dict, List, Mapping, Tuple
 from mmengine.logging import print_log
 from torch import nn
 
+from .errors import SegkitUserError
 from .messages import listing
 
 Shape = Tuple[int, ...]
 
 
-class CheckpointMismatchError(ValueError, RuntimeError):
+class CheckpointMismatchError(SegkitUserError, ValueError, RuntimeError):
     """A checkpoint's tensors do not fit the model.
 
-    A ``ValueError`` (the input is wrong) that is also a ``RuntimeError``,
-    the type of torch's strict-load error, so code catching either works.
+    A user error and a ``ValueError`` (the input is wrong) that is also a
+    ``RuntimeError``, the type of torch's strict-load error, so code catching
+    either works.
     """
 
 
@@ -98,12 +100,15 @@ def compare_state_dicts(model: nn.Module, state: Mapping[str, Any],
         unexpected=[key for key in state if key not in own])
 
 
-def enforce_fit(report: LoadReport, strict: bool) -> None:
+def enforce_fit(report: LoadReport, strict: bool,
+                relax: str = 'load with strict=False') -> None:
     """Raise for a report that does not fit if ``strict``, else warn.
 
     Args:
         report: What :func:`compare_state_dicts` found.
         strict: Raise :class:`CheckpointMismatchError` rather than log.
+        relax: How the caller's user turns ``strict`` off, the end of the
+            error's advice: a tool says ``'rerun with --no-strict'``.
 
     Raises:
         CheckpointMismatchError: ``strict`` and the report does not fit.
@@ -112,8 +117,7 @@ def enforce_fit(report: LoadReport, strict: bool) -> None:
         return
     if strict:
         hint = (f'\nTo load the {len(report.loaded)} tensor(s) that fit and '
-                "keep the model's own values for the rest, load with "
-                'strict=False.'
+                f"keep the model's own values for the rest, {relax}."
                 if report.loaded else '')
         raise CheckpointMismatchError(report.summary() + hint)
     print_log(report.summary() + '\nOnly the tensors that fit were loaded; '
