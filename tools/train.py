@@ -1,10 +1,12 @@
 """Train a segmentor from a config: parse, merge, hand over to MMEngine."""
 import argparse
+import sys
 
 from mmengine.runner import Runner
 
 from segkit.apis import add_runner_args, load_config, parse_runner_args
 from segkit.engine import install_checkpoint_safety, prepare_distributed
+from segkit.engine.hooks import EXIT_PREEMPTED, TrainingPreempted
 from segkit.engine.resume import find_resume_checkpoint
 
 
@@ -17,8 +19,8 @@ def parse_args() -> argparse.Namespace:
         'dir when no path is given')
     parser.add_argument(
         '--amp', action='store_true',
-        help='mixed precision: fp16 AMP on CUDA, bf16 autocast on a CPU '
-        'with native bf16, fp32 elsewhere')
+        help='mixed precision: AMP on CUDA (bf16 where the GPU has it, else '
+        'fp16), bf16 autocast on a CPU with native bf16, fp32 elsewhere')
     add_runner_args(parser)
     return parse_runner_args(parser)
 
@@ -37,7 +39,10 @@ def main() -> None:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     prepare_distributed(cfg)
-    Runner.from_cfg(cfg).train()
+    try:
+        Runner.from_cfg(cfg).train()
+    except TrainingPreempted:  # logged, checkpoint saved: requeue, --resume
+        sys.exit(EXIT_PREEMPTED)
 
 
 if __name__ == '__main__':

@@ -35,6 +35,9 @@ default_hooks = dict(
     # A NaN/inf loss never reaches the weights or a checkpoint: training
     # stops naming the iteration, or with skip_nonfinite=True skips the batch.
     nonfinite_loss=dict(type='NonFiniteLossHook', skip_nonfinite=False),
+    # SIGTERM/SIGUSR1 (Slurm, Kubernetes preemption): finish the iteration,
+    # save its checkpoint, exit with status 75 for the requeue to --resume.
+    preemption=dict(type='PreemptionHook'),
 )
 # SegVisHook: panels (input | ground truth | prediction | overlay) of the first
 # max_samples validation images at every validation, in

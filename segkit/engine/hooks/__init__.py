@@ -3,9 +3,13 @@ from .checkpoint_fit_hook import CheckpointFitHook
 from .checkpoint_hook import AtomicCheckpointHook
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .num_class_check_hook import NumClassCheckHook
+from .preemption_hook import (EXIT_PREEMPTED, PREEMPTED_MARKER_ENV,
+                              PreemptionHook, TrainingPreempted)
 from .report_hook import ReportHook
 from .vis_hook import SegVisHook, configure_show_dir
 
 __all__ = ['AtomicCheckpointHook', 'BadSampleHook', 'CheckpointFitHook',
-           'NonFiniteLossError', 'NonFiniteLossHook', 'NumClassCheckHook',
-           'ReportHook', 'SegVisHook', 'configure_show_dir']
+           'EXIT_PREEMPTED', 'NonFiniteLossError', 'NonFiniteLossHook',
+           'NumClassCheckHook', 'PREEMPTED_MARKER_ENV', 'PreemptionHook',
+           'ReportHook', 'SegVisHook', 'TrainingPreempted',
+           'configure_show_dir']

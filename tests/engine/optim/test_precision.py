@@ -171,8 +171,8 @@ def test_cpu_amp_request_builds_fp32_wrapper_that_steps(machine, logged):
     assert not torch.equal(model.weight, before)
 
 
-@pytest.mark.parametrize('cuda_bf16, auto_dtype', [(False, 'float16'),
-                                                    (True, 'bfloat16')])
+@pytest.mark.parametrize('cuda_bf16, auto_dtype',
+                         [(False, 'float16'), (True, 'bfloat16')])
 def test_simulated_cuda_resolves_to_amp(machine, cuda_bf16, auto_dtype):
     machine(cuda=True, cuda_bf16=cuda_bf16)
     for asked, dtype in [('auto', auto_dtype), ('fp16', 'float16'),
