@@ -34,5 +34,12 @@ setup(
         'tests': ['pytest'],
         # TimmBackbone: any timm model as an encoder; safetensors weights.
         'timm': ['timm>=1.0', 'safetensors'],
+        # ONNX export (tools/export.py) and the onnxruntime backend.
+        'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
+        # Experiment trackers: MMEngine's WandbVisBackend, MLflowVisBackend
+        # (MLflow's client with a sqlite store; `mlflow ui` needs `mlflow`).
+        'wandb': ['wandb'],
+        'mlflow': ['mlflow-skinny', 'sqlalchemy', 'alembic'],
+        'tracking': ['wandb', 'mlflow-skinny', 'sqlalchemy', 'alembic'],
     },
 )

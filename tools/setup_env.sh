@@ -10,6 +10,6 @@ stamp=.venv/.segkit-installed
 want=$(cat requirements.txt setup.py | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r requirements.txt -e '.[timm]'
+  .venv/bin/python -m pip install --quiet -r requirements.txt -e '.[timm,deploy,tracking]'
   echo "$want" > "$stamp"
 fi
