@@ -3,6 +3,7 @@
 Expected values are written out by hand (or by the explicit pixel loop in
 ``reference_confusion``), never by the helper under test.
 """
+import logging
 import math
 from typing import List, Sequence
 
@@ -10,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 from mmengine.evaluator import Evaluator
+from mmengine.logging import MMLogger
 from mmengine.structures import PixelData
 
 from segkit.evaluation import DiceMetric, IoUMetric, confusion_matrix
-from segkit.evaluation.metrics import iou_metric
 from segkit.registry import METRICS
 from segkit.structures import SegDataSample
+from segkit.utils.console import shown_on_console
 
 NAN = float('nan')
 
@@ -209,14 +211,24 @@ def test_segdatasample_passed_directly_is_accepted():
     assert direct.results[0].tolist() == HAND_MATRIX
 
 
-def test_table_is_printed_with_class_names_and_nan(monkeypatch):
-    logged = []
-    monkeypatch.setattr(iou_metric, 'print_log',
-                        lambda msg, logger=None: logged.append(msg))
+def test_table_is_printed_to_the_console_with_class_names_and_nan():
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
     metric = IoUMetric()
     metric.dataset_meta = dict(classes=('sky', 'road', 'car', 'bicyclist'))
-    run(metric, [sample(HAND_PRED, HAND_LABEL)])
-    lines = logged[0].strip().splitlines()
+    try:
+        run(metric, [sample(HAND_PRED, HAND_LABEL)])
+    finally:
+        logger.removeHandler(handler)
+    [record] = records
+    assert shown_on_console(record)  # not only in the log file
+    # The dataset's confusion matrix, kept for the report's picture.
+    assert metric.confusion.tolist() == [[1, 1, 0, 0], [0, 2, 0, 0],
+                                         [1, 0, 0, 0], [0, 0, 0, 0]]
+    lines = record.getMessage().strip().splitlines()
     assert lines[0].split() == ['Class', 'IoU', 'Dice', 'Acc', 'Precision']
     assert lines[2].split() == ['sky', '0.3333', '0.5000', '0.5000', '0.5000']
     assert lines[4].split() == ['car', '0.0000', '0.0000', '0.0000', 'nan']

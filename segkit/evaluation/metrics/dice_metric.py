@@ -25,7 +25,9 @@ class DiceMetric(BaseMetric):
     - ``IoU``: dataset-level foreground IoU.
 
     Empty prediction and empty ground truth over the whole dataset score 1
-    too. Pixels whose label is ``ignore_index`` are left out.
+    too. Pixels whose label is ``ignore_index`` are left out. After scoring,
+    ``confusion`` holds the dataset's 2x2 confusion matrix (rows: ground
+    truth, columns: prediction).
 
     Args:
         ignore_index: ground-truth value of pixels left out.
@@ -43,6 +45,7 @@ class DiceMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix,
                          collect_dir=collect_dir)
         self.ignore_index = ignore_index
+        self.confusion: Optional[Tensor] = None
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         """Store one CPU 2x2 confusion matrix per sample (see IoUMetric)."""
@@ -57,7 +60,8 @@ class DiceMetric(BaseMetric):
             raise ValueError(f'{type(self).__name__}: no samples processed')
         per_image = torch.stack(results)
         image_dice = class_scores(per_image).dice[:, FOREGROUND]
-        dataset = class_scores(per_image.sum(0))
+        self.confusion = per_image.sum(0)
+        dataset = class_scores(self.confusion)
         return {
             'Dice': image_dice.nan_to_num(nan=1.0).mean().item(),
             'DatasetDice': dataset.dice[FOREGROUND].nan_to_num(nan=1.0).item(),

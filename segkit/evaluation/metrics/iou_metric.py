@@ -4,10 +4,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger
 from torch import Tensor
 
 from segkit.registry import METRICS
+from segkit.utils.console import CONSOLE
 from ..functional import ClassScores, class_scores, confusion_matrix, seg_maps
 
 
@@ -24,7 +25,9 @@ class IoUMetric(BaseMetric):
     Reported keys: ``aAcc``, ``mIoU``, ``mDice``, ``mAcc`` and
     ``IoU.<class name>`` per class, all plain floats so MMEngine logs them as
     scalars. The full table (IoU, Dice, Acc, precision per class) is printed
-    to the current logger.
+    to the current logger and the console. After scoring, ``confusion``
+    holds the dataset's ``(C, C)`` confusion matrix (rows: ground truth,
+    columns: prediction), for ``ReportHook`` to draw.
 
     Args:
         num_classes: defaults to ``len(dataset_meta['classes'])``, which the
@@ -55,6 +58,7 @@ class IoUMetric(BaseMetric):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.nan_to_num = nan_to_num
+        self.confusion: Optional[Tensor] = None
 
     def class_names(self) -> Tuple[str, ...]:
         """Names from ``dataset_meta['classes']``, else ``'0'``, ``'1'``, ...
@@ -94,8 +98,10 @@ class IoUMetric(BaseMetric):
         if not results:
             raise ValueError(f'{type(self).__name__}: no samples processed')
         names = self.class_names()
-        scores = class_scores(torch.stack(results).sum(0))
-        print_log('\n' + format_table(names, scores), logger='current')
+        self.confusion = torch.stack(results).sum(0)
+        scores = class_scores(self.confusion)
+        MMLogger.get_current_instance().info(
+            '\n' + format_table(names, scores), extra=CONSOLE)
         metrics = {
             'aAcc': scores.aacc.item(),
             'mIoU': scores.iou.nanmean().item(),
