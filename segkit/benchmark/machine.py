@@ -1,16 +1,19 @@
 """Facts about this machine and about what a model computes on it: the
-CPU, the precision a convolution really runs in, FLOP counts."""
-import os
-import platform
+CPU, the precision a convolution really runs in, FLOP counts. The machine
+and precision facts a run's report shows too live in
+``segkit.engine.run_facts``."""
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import torch
-from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from segkit.engine.optim import CPUAutocastOptimWrapper, cpu_supports_bf16
+from segkit.engine.run_facts import (cpu_model, machine_info,
+                                     wrapper_precision)
+
+__all__ = ['DTYPES', 'conv_dtypes', 'count_gflop', 'cpu_model',
+           'dtype_name', 'machine_info', 'wrapper_precision']
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16,
           'fp16': torch.float16}
@@ -45,31 +48,3 @@ def dtype_name(dtype: torch.dtype) -> str:
     return next(name for name, value in DTYPES.items() if value == dtype)
 
 
-def wrapper_precision(wrapper: OptimWrapper) -> str:
-    """The precision an optimiser wrapper trains in."""
-    if isinstance(wrapper, CPUAutocastOptimWrapper):
-        return 'bf16'
-    if isinstance(wrapper, AmpOptimWrapper):
-        return 'bf16' if wrapper.cast_dtype == torch.bfloat16 else 'fp16'
-    return 'fp32'
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device: str) -> Dict[str, Any]:
-    info = dict(device=device, cpu=cpu_model(),
-                cpus=len(os.sched_getaffinity(0)),
-                threads=torch.get_num_threads(), torch=torch.__version__,
-                cpu_native_bf16=cpu_supports_bf16())
-    if device == 'cuda':
-        info['gpu'] = torch.cuda.get_device_name()
-    return info
