@@ -38,6 +38,14 @@ def run_tool(*args: str) -> str:
     return proc.stdout + proc.stderr
 
 
+def run_log(work_dir: Path) -> str:
+    """The log file of the newest run in ``work_dir``: MMEngine's full
+    record (environment, config, every logged iteration), which the
+    console leaves out."""
+    newest = max(work_dir.glob('2*/'))
+    return (newest / f'{newest.name}.log').read_text()
+
+
 def train(config: str, work_dir: Path, options: list, iters: int = 6,
           *extra: str) -> str:
     return run_tool('tools/train.py', config, '--work-dir', str(work_dir),
@@ -59,11 +67,45 @@ def test_train_writes_checkpoints_and_validates(camvid_unet):
     assert (work_dir / 'last_checkpoint').read_text().strip().endswith(
         'iter_6.pth')
     assert list(work_dir.glob('best_mIoU_iter_*.pth'))
-    assert re.search(r'mIoU: \d\.\d+', log)
-    # schedule_10k asks for mixed precision; the log says what it became
+    assert re.search(r'val at iteration 6: aAcc: [\d.]+  mIoU: \d\.\d+', log)
+    # schedule_10k asks for mixed precision; the console says what it became
     assert torch.cuda.is_available() or (
-        'training under bf16 autocast' if cpu_supports_bf16() else 'no CUDA'
-    ) in log
+        'precision  bf16 autocast on the CPU, fp32 weights'
+        if cpu_supports_bf16() else 'precision  fp32') in log
+
+
+def test_console_says_what_matters_and_the_log_keeps_everything(
+        camvid_unet):
+    work_dir, _, console = camvid_unet
+    for dump in ('System environment', 'Config:', 'Hooks will be executed'):
+        assert dump not in console
+    log_file = re.search(r'^  log +(\S+\.log)$', console, re.M).group(1)
+    full = Path(log_file).read_text()
+    for dump in ('System environment', 'Config:', 'Hooks will be executed',
+                 'Iter(train) [6/6]'):
+        assert dump in full
+    for line in (
+            r'\d\d:\d\d:\d\d training configs/unet_camvid_quick\.py',
+            r'  data       train: \d+ images in \S+/camvid_sample/train '
+            r'\(CamVidDataset, 11 classes\)',
+            r'             val: \d+ images in \S+/camvid_sample/val',
+            r'  model      EncoderDecoder: [\d.]+ k parameters, [\d.]+ '
+            r'[MG]FLOPs per 3x\d+x\d+ input',
+            r'  precision  (bf16 autocast on the CPU, fp32 weights|fp32)',
+            r'  device     cpu: .+, \d+ threads on \d+ CPUs',
+            rf'  work dir   {re.escape(str(work_dir))} \(this run: \d+_\d+/\)',
+            r'  schedule   6 iterations, validation every 3',
+            r'\d\d:\d\d:\d\d iter 6/6  loss \d+\.\d{4}  lr \S+  s/iter '
+            r'[\d.]+  eta 0:00:00',
+            r'Class +IoU +Dice +Acc +Precision',
+            r'\d\d:\d\d:\d\d val at iteration 3: aAcc: \d\.\d{4}  mIoU: '
+            r'\d\.\d{4}  mDice: \d\.\d{4}  mAcc: \d\.\d{4}',
+            rf'  best checkpoint  {re.escape(str(work_dir))}/best_mIoU_iter_'
+            r'\d\.pth',
+            r'  report +\S+/report\.html'):
+        assert re.search(f'^{line}$', console, re.M), line
+    # 6 iterations, 2 validations with their 11-class tables: about 50.
+    assert len(console.splitlines()) < 70
 
 
 def test_test_tool_prints_and_writes_miou(camvid_unet):
@@ -76,14 +118,17 @@ def test_test_tool_prints_and_writes_miou(camvid_unet):
     assert 0.0 <= metrics['mIoU'] <= 1.0
     assert f"mIoU: {metrics['mIoU']:.4f}" in log
     assert 'Sky' in log and 'Bicyclist' in log  # the per-class table
+    assert 'System environment' not in log  # in the log file only
 
 
 def test_resume_continues_from_the_last_iteration(camvid_unet):
     work_dir, options, _ = camvid_unet
     log = train('configs/unet_camvid_quick.py', work_dir, options, 9,
                 '--resume')
-    assert re.search(r'resumed epoch: \d+, iter: 6', log)
-    assert 'Iter(train) [7/9]' in log and 'Iter(train) [1/9]' not in log
+    assert '9 iterations, validation every 3, resumed at iteration 6' in log
+    full = run_log(work_dir)
+    assert re.search(r'resumed epoch: \d+, iter: 6', full)
+    assert 'Iter(train) [7/9]' in full and 'Iter(train) [1/9]' not in full
     ckpt = torch.load(work_dir / 'iter_9.pth', map_location='cpu')
     assert ckpt['meta']['iter'] == 9
 
@@ -112,7 +157,7 @@ def test_deeplabv3_trains_and_tests_on_camvid(tmp_path, camvid_sample_root):
     options = [f'data_root={camvid_sample_root}', *FAST]
     log = train('configs/deeplabv3_mbv3_camvid_quick.py', tmp_path, options,
                 3)
-    assert re.search(r'aux\.loss_ce: \d', log)
+    assert re.search(r'aux0?\.loss_ce: \d', run_log(tmp_path))
     log = run_tool('tools/test.py', 'configs/deeplabv3_mbv3_camvid_quick.py',
                    str(tmp_path / 'iter_3.pth'), '--work-dir', str(tmp_path),
                    '--cfg-options', *options)
@@ -138,9 +183,10 @@ def test_distributed_test_counts_every_sample_once(camvid_unet, tmp_path):
     run_tool('tools/test.py', 'configs/unet_camvid_quick.py', ckpt,
              '--work-dir', str(tmp_path / 'single'), '--out', str(single),
              '--cfg-options', *options)
-    log = dist_run('tools/dist_test.sh', 'configs/unet_camvid_quick.py', ckpt,
-                   '3', '--work-dir', str(tmp_path / 'multi'), '--out',
-                   str(multi), '--cfg-options', *options)
+    dist_run('tools/dist_test.sh', 'configs/unet_camvid_quick.py', ckpt, '3',
+             '--work-dir', str(tmp_path / 'multi'), '--out', str(multi),
+             '--cfg-options', *options)
+    log = run_log(tmp_path / 'multi')
     assert 'Distributed training: True' in log
     assert 'GPU number: 3' in log  # MMEngine's name for the world size
     assert json.loads(multi.read_text()) == json.loads(single.read_text())
@@ -149,9 +195,10 @@ def test_distributed_test_counts_every_sample_once(camvid_unet, tmp_path):
 def test_distributed_training_checkpoints_and_draws_once(camvid_sample_root,
                                                          tmp_path):
     options = [f'data_root={camvid_sample_root}', *FAST, *SMALL_UNET]
-    log = dist_run('tools/dist_train.sh', 'configs/unet_camvid_quick.py', '2',
-                   '--work-dir', str(tmp_path), '--cfg-options',
-                   'train_cfg.max_iters=3', *options)
+    dist_run('tools/dist_train.sh', 'configs/unet_camvid_quick.py', '2',
+             '--work-dir', str(tmp_path), '--cfg-options',
+             'train_cfg.max_iters=3', *options)
+    log = run_log(tmp_path)
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     assert (tmp_path / 'iter_3.pth').is_file()
     panels = list(tmp_path.glob('*/vis_data/3/*.png'))

@@ -2,12 +2,11 @@
 import argparse
 import os
 
-from mmengine.runner import Runner
-
 from segkit.apis import add_runner_args, load_config, parse_runner_args
 from segkit.engine import install_checkpoint_safety, prepare_distributed
 from segkit.utils import dump_json_atomic
 from segkit.engine.hooks import configure_show_dir
+from segkit.registry import RUNNERS
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,7 +41,7 @@ def main() -> None:
     if args.show_dir:
         configure_show_dir(cfg, args.show_dir)
     prepare_distributed(cfg)
-    metrics = Runner.from_cfg(cfg).test()
+    metrics = RUNNERS.build(cfg).test()
     if args.out and not args.format_only:
         dump_json_atomic(metrics, args.out)
 

@@ -2,12 +2,11 @@
 import argparse
 import sys
 
-from mmengine.runner import Runner
-
 from segkit.apis import add_runner_args, load_config, parse_runner_args
 from segkit.engine import install_checkpoint_safety, prepare_distributed
 from segkit.engine.hooks import EXIT_PREEMPTED, TrainingPreempted
 from segkit.engine.resume import find_resume_checkpoint
+from segkit.registry import RUNNERS
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,12 +34,12 @@ def main() -> None:
     if args.resume == 'auto':
         # None (a fresh work dir) lets MMEngine start from scratch.
         cfg.resume = True
-        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir, cfg.model)
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     prepare_distributed(cfg)
     try:
-        Runner.from_cfg(cfg).train()
+        RUNNERS.build(cfg).train()
     except TrainingPreempted:  # logged, checkpoint saved: requeue, --resume
         sys.exit(EXIT_PREEMPTED)
 

@@ -1,5 +1,10 @@
 # Runtime shared by every experiment: scope, environment, logging, hooks.
 default_scope = 'segkit'
+# SegRunner: the environment/config dump goes to the log file only (the
+# console gets ConsoleHook's summary, progress and scores), checkpoints
+# record their model so --resume never takes another model's, and a run
+# that fails to start leaves no empty run folder.
+runner_type = 'SegRunner'
 
 env_cfg = dict(
     cudnn_benchmark=True,
@@ -20,7 +25,9 @@ log_level = 'INFO'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    # 'auto': ~50 points per curve (every iteration below 100, at most 50).
+    logger=dict(type='LoggerHook', interval='auto',
+                log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # Atomic saves (temporary file + fsync + rename) and a `last_checkpoint`
     # that only ever names a complete file: a killed run loses nothing.
@@ -35,6 +42,9 @@ default_hooks = dict(
     # A NaN/inf loss never reaches the weights or a checkpoint: training
     # stops naming the iteration, or with skip_nonfinite=True skips the batch.
     nonfinite_loss=dict(type='NonFiniteLossHook', skip_nonfinite=False),
+    # The console: run summary, a progress line with ETA, validation scores,
+    # where the results went.
+    console=dict(type='ConsoleHook'),
     # SIGTERM/SIGUSR1 (Slurm, Kubernetes preemption): finish the iteration,
     # save its checkpoint, exit with status 75 for the requeue to --resume.
     preemption=dict(type='PreemptionHook'),

@@ -4,9 +4,11 @@ from .checkpoint import (SAFE_CHECKPOINT_GLOBALS, UnsafeCheckpointError,
                          install_checkpoint_safety)
 from .dist import prepare_distributed
 from .model_loading import load_model_weights, read_checkpoint
+from .runner import SegRunner
 
 __all__ = [
     'ATOMIC_LOCAL_BACKEND', 'AtomicLocalBackend', 'SAFE_CHECKPOINT_GLOBALS',
     'UnsafeCheckpointError', 'install_checkpoint_safety',
-    'load_model_weights', 'prepare_distributed', 'read_checkpoint'
+    'SegRunner', 'load_model_weights', 'prepare_distributed',
+    'read_checkpoint'
 ]

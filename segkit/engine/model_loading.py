@@ -26,7 +26,9 @@ def read_checkpoint(checkpoint: str, map_location: Any = 'cpu'
         ``(state_dict, meta)``, the DDP ``module.`` prefix removed, as
         MMEngine does; ``meta`` is empty for a bare state dict.
     """
-    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location)
+    # 'silent': MMEngine would print which backend reads the file.
+    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location,
+                                              logger='silent')
     if not isinstance(loaded, Mapping):
         raise ValueError(f'checkpoint {checkpoint} holds a '
                          f'{type(loaded).__name__}: expected a dict with a '

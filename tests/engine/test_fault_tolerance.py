@@ -76,7 +76,12 @@ class Training:
                 start_new_session=True)
 
     def output(self) -> str:
-        return self.out_path.read_text()
+        """The console, then this run's log file: the environment, the
+        ``Iter(train)`` lines and the resume line are in the log only."""
+        logs = sorted(log for folder in set(self.work_dir.glob('2*'))
+                      - self.log_dirs_before for log in folder.glob('*.log'))
+        return self.out_path.read_text() + ''.join(
+            log.read_text() for log in logs)
 
     def run(self) -> Run:
         """This run's own log folder (a resumed work dir has several)."""
