@@ -7,9 +7,12 @@ import torch
 from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 
-from segkit.apis import (OUTPUT_FORMATS, find_images, init_model,
+from segkit.apis import (OUTPUT_FORMATS, find_images,
                          iter_inference, model_palette, output_paths,
                          save_prediction)
+from segkit.apis.onnx_model import BACKENDS, load_model, resolve_backend
+from segkit.apis.prediction_io import (RLE_FORMAT, check_binary,
+                                       submission_row, write_submission)
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,10 +27,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out-dir', default='work_dirs/infer',
                         help='where <image stem>.png masks go '
                         '(default: %(default)s)')
-    parser.add_argument('--format', default='index', choices=OUTPUT_FORMATS,
+    parser.add_argument('--format', default='index',
+                        choices=OUTPUT_FORMATS + (RLE_FORMAT, ),
                         help='index: class ids; color: palette colours; '
-                        'overlay: colours blended on the image '
-                        '(default: %(default)s)')
+                        'overlay: colours blended on the image; rle: one '
+                        'Kaggle csv of a binary model\'s masks, for '
+                        'unlabelled images (--out) (default: %(default)s)')
+    parser.add_argument('--out', help='the csv of --format rle '
+                        '(img,rle_mask, one row per image, sorted)')
+    parser.add_argument('--backend', default='auto', choices=BACKENDS,
+                        help='pytorch runs a checkpoint, onnxruntime a '
+                        'tools/export.py .onnx file given in its place; '
+                        'auto: by the file suffix (default)')
     parser.add_argument('--threshold', type=float,
                         help='foreground probability threshold of a binary '
                         '(num_classes=1) model')
@@ -42,6 +53,9 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.batch_size < 1:
         parser.error(f'--batch-size {args.batch_size}: expected >= 1')
+    if (args.format == RLE_FORMAT) != bool(args.out):
+        parser.error('--format rle writes the csv --out names; --out is '
+                     'for --format rle only')
     return args
 
 
@@ -57,25 +71,35 @@ def main() -> None:
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('error: --device cuda, but no CUDA device is '
                          'available')
-    model = init_model(args.config, args.checkpoint, args.device,
+    resolve_backend(args.backend, args.checkpoint)  # refuses a mismatch
+    model = load_model(args.config, args.checkpoint, args.device,
                        args.cfg_options)
     try:
         model.set_test_options(args.threshold,
                                flip=True if args.tta else None)
     except ValueError as e:
         raise SystemExit(f'error: --threshold: {e}') from None
+    if args.format == RLE_FORMAT:
+        check_binary(model)
     colours = model_palette(model)
+    rows = []
     progress = ProgressBar(len(images))
     start = time.perf_counter()
-    for sample, out_path in zip(
+    for sample, image, out_path in zip(
             iter_inference(model, images, args.batch_size,
-                           seg_logits=False), out_paths):
-        save_prediction(sample, out_path, args.format, colours)
+                           seg_logits=False), images, out_paths):
+        if args.format == RLE_FORMAT:
+            rows.append(submission_row(image, sample))
+        else:
+            save_prediction(sample, out_path, args.format, colours)
         progress.update()
     seconds = time.perf_counter() - start
+    if rows:
+        write_submission(args.out, rows)
     print(f'\n{len(images)} images, {seconds:.2f} s, '
-          f'{len(images) / seconds:.2f} images/s '
-          f'({args.format} masks in {args.out_dir})')
+          f'{len(images) / seconds:.2f} images/s ('
+          + (f'{len(rows)} rows in {args.out}' if rows else
+             f'{args.format} masks in {args.out_dir}') + ')')
 
 
 if __name__ == '__main__':

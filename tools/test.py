@@ -3,6 +3,8 @@ import argparse
 import os
 
 from segkit.apis import add_runner_args, load_config, parse_runner_args
+from segkit.apis.onnx_model import (BACKENDS, onnx_model_config,
+                                    resolve_backend)
 from segkit.engine import install_checkpoint_safety, prepare_distributed
 from segkit.utils import dump_json_atomic
 from segkit.engine.hooks import configure_show_dir
@@ -22,6 +24,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--show-dir', help='draw every test sample (input | ground truth | '
         'prediction | overlay) to DIR/<image name>.png')
+    parser.add_argument(
+        '--backend', default='auto', choices=BACKENDS,
+        help='pytorch scores a checkpoint, onnxruntime a tools/export.py '
+        '.onnx file given in its place; auto: by the file suffix (default)')
     add_runner_args(parser)
     return parse_runner_args(parser)
 
@@ -40,6 +46,9 @@ def main() -> None:
         cfg.test_evaluator = dict(type='RLESubmission', out_file=args.out)
     if args.show_dir:
         configure_show_dir(cfg, args.show_dir)
+    if resolve_backend(args.backend, args.checkpoint) == 'onnxruntime':
+        cfg.model = onnx_model_config(cfg, args.checkpoint)
+        cfg.load_from = None
     prepare_distributed(cfg)
     metrics = RUNNERS.build(cfg).test()
     if args.out and not args.format_only:

@@ -4,18 +4,22 @@ import glob
 import os.path as osp
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
+from segkit.datasets.csv_table import write_csv
+from segkit.datasets.rle import CSV_HEADER, rle_encode
 from segkit.models import BaseSegmentor
 from segkit.structures import SegDataSample
-from segkit.utils import atomic_write
+from segkit.utils import ConfigValueError, atomic_write
 from segkit.visualization import (class_palette, palette_lut, read_rgb,
                                   write_rgb)
 from segkit.visualization.palette import paint
 
+# The submission format: one csv for all images, not a mask per image.
+RLE_FORMAT = 'rle'
 # Lower-case suffixes a folder or glob INPUT is searched for.
 IMAGE_EXTENSIONS = ('.bmp', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
 OUTPUT_FORMATS = ('index', 'color', 'overlay')
@@ -143,3 +147,40 @@ def save_prediction(sample: SegDataSample, out_path: Union[str, Path],
         raise ValueError(f'cv2 could not encode the index mask for '
                          f'{out_path}')
     atomic_write(out_path, encoded.tobytes())
+
+
+def check_binary(model: BaseSegmentor) -> None:
+    """A Kaggle RLE submission encodes one foreground: refuse a model
+    with more than two classes (``ConfigValueError``)."""
+    if model.num_classes > 2:
+        raise ConfigValueError(
+            f'--format rle writes one foreground mask per image, but the '
+            f'model has {model.num_classes} classes: expected a binary model '
+            '(num_classes=1, or 2 with class 1 the foreground); use --format '
+            'index for multi-class masks')
+
+
+def submission_row(image: Path, sample: SegDataSample) -> Tuple[str, str]:
+    """``(image file name, Kaggle RLE of class 1)`` of one prediction, at
+    the original image size; encoded at once, so that a long stream of
+    images holds strings, not masks."""
+    return image.name, rle_encode(
+        sample.pred_sem_seg.data[0].cpu().numpy() == 1)
+
+
+def write_submission(out_file: Union[str, Path],
+                     rows: Sequence[Tuple[str, str]]) -> int:
+    """Write :func:`submission_row` rows as the Kaggle csv ``img,rle_mask``
+    sorted by image name, atomically; returns the number of rows. Two
+    images of one name are an error: Kaggle keys rows by it."""
+    if not str(out_file).endswith('.csv'):
+        raise ConfigValueError(f'--out {out_file}: expected a .csv file for '
+                               '--format rle')
+    names = Counter(name for name, _ in rows)
+    repeated = sorted(name for name, n in names.items() if n > 1)
+    if repeated:
+        raise ConfigValueError(
+            f'--format rle: images {repeated} occur in several inputs, but '
+            'a submission has one row per image name')
+    write_csv(out_file, CSV_HEADER, sorted(rows))
+    return len(rows)

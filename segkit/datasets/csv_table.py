@@ -1,8 +1,12 @@
 """Small annotation csv files (class_dict.csv, train_masks.csv), read with
-errors that name the file and the line."""
+errors that name the file and the line, and written atomically."""
 import csv
+import io
+import os
 import os.path as osp
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple, Union
+
+from segkit.utils.fileio import atomic_write
 
 
 def csv_rows(path: str, header: Sequence[str],
@@ -30,3 +34,14 @@ def csv_rows(path: str, header: Sequence[str],
                     f'{len(header)} fields {",".join(header)}, got '
                     f'{len(fields)}: {fields}')
             yield reader.line_num, fields
+
+
+def write_csv(path: Union[str, os.PathLike], header: Sequence[str],
+              rows: Sequence[Sequence[str]]) -> None:
+    """Write ``header`` then ``rows`` as a csv file, atomically (a killed
+    run leaves the previous file or none, never a truncated one)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator='\n')
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write(path, text.getvalue().encode())

@@ -1,14 +1,12 @@
 """Write predictions as a Kaggle RLE submission instead of scoring them."""
-import csv
-import io
 import os.path as osp
 from typing import Any, Dict, List, Sequence, Tuple
 
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from segkit.datasets.csv_table import write_csv
 from segkit.datasets.rle import CSV_HEADER, rle_encode
-from segkit.utils import atomic_write
 from segkit.registry import METRICS
 
 
@@ -41,11 +39,7 @@ class RLESubmission(BaseMetric):
     def compute_metrics(self, results: List[Tuple[str, str]]
                         ) -> Dict[str, float]:
         """Runs on the main process only, after MMEngine gathered all ranks."""
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator='\n')
-        writer.writerow(CSV_HEADER)
-        writer.writerows(results)
-        atomic_write(self.out_file, text.getvalue().encode())
+        write_csv(self.out_file, CSV_HEADER, results)
         print_log(f'wrote {len(results)} rows to {self.out_file}',
                   logger='current')
         return dict(submission_rows=float(len(results)))
