@@ -4,8 +4,9 @@ MMEngine's ``LoggerHook`` appends one JSON object per line to that file:
 training lines (``loss*``, ``lr``, ``iter``, ``step``, ...) every logging
 interval and one validation line (the metrics and ``step``) per validation.
 This module reads it back and draws one PNG for the training losses, one for
-the learning rate and one per validation metric, with matplotlib's Agg
-canvas only (no pyplot state, no display needed).
+the learning rate, one per overall validation metric (``mIoU``) and one per
+per-class metric (``IoU.<class>`` for every class, overlaid on one axis),
+with matplotlib's Agg canvas only (no pyplot state, no display needed).
 """
 import io
 import json
@@ -27,6 +28,9 @@ SCALARS_FILE = Path('vis_data') / 'scalars.json'
 # curves of their own.
 BOOKKEEPING_KEYS = frozenset(
     {'step', 'iter', 'epoch', 'time', 'data_time', 'memory'})
+
+# Series beyond this many (ADE20K's 150 classes) get no legend.
+MAX_LEGEND = 48
 
 Record = Dict[str, float]
 PathLike = Union[str, Path]
@@ -144,8 +148,10 @@ def _file_stem(text: str) -> str:
 
 def build_curves(scalars: Scalars) -> List[Curve]:
     """Training loss (every ``loss*`` key on one figure), learning rate
-    (every ``*lr`` key, MMEngine's rule) and one figure per validation
-    metric, in that order; figures without data are left out."""
+    (every ``*lr`` key, MMEngine's rule), one figure per overall validation
+    metric, then one per per-class metric (keys ``<metric>.<class>``, every
+    class a series on the same axes), in that order; figures without data
+    are left out."""
     train_keys = _keys(scalars.train)
     losses = [k for k in train_keys if is_loss(k)]
     lrs = [k for k in train_keys if k.endswith('lr')]
@@ -156,16 +162,30 @@ def build_curves(scalars: Scalars) -> List[Curve]:
                                   ('lr', 'learning rate', lrs)) if keys
     ]
     used = {c.name for c in curves}
-    for key in _keys(scalars.val):
-        name = base = f'val_{_file_stem(key)}'
-        suffix = 1
+
+    def unique(base: str) -> str:
+        name, suffix = base, 1
         while name in used:  # two metric names that sanitise alike
             suffix += 1
             name = f'{base}_{suffix}'
         used.add(name)
-        curves.append(Curve(name, f'val {key}', scalars.val_axis,
-                            _series(scalars.val, scalars.val_steps,
-                                    [key])))
+        return name
+
+    val_keys = _keys(scalars.val)
+    per_class: Dict[str, List[str]] = {}
+    for key in val_keys:
+        if '.' in key:
+            per_class.setdefault(key.split('.', 1)[0], []).append(key)
+            continue
+        curves.append(Curve(unique(f'val_{_file_stem(key)}'), f'val {key}',
+                            scalars.val_axis,
+                            _series(scalars.val, scalars.val_steps, [key])))
+    for metric, keys in per_class.items():
+        series = _series(scalars.val, scalars.val_steps, keys)
+        curves.append(Curve(
+            unique(f'val_{_file_stem(metric)}_per_class'),
+            f'val {metric} per class', scalars.val_axis,
+            {key.split('.', 1)[1]: xy for key, xy in series.items()}))
     return curves
 
 
@@ -175,19 +195,27 @@ def _plain_text(text: str) -> str:
 
 
 def render_png(curve: Curve) -> bytes:
-    """The curve as PNG bytes, drawn on a private Agg canvas."""
-    fig = Figure(figsize=(6.4, 3.6), dpi=100, layout='constrained')
+    """The curve as PNG bytes, drawn on a private Agg canvas: 640x360, or
+    960x420 with more than 10 series (their legend goes beside the axes)."""
+    many = len(curve.series) > 10  # matplotlib's 10 colours, then styles
+    fig = Figure(figsize=(9.6, 4.2) if many else (6.4, 3.6), dpi=100,
+                 layout='constrained')
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for label, (x, y) in curve.series.items():
+    for index, (label, (x, y)) in enumerate(curve.series.items()):
         ax.plot(x, y, label=_plain_text(label),
+                linestyle=('-', '--', ':', '-.')[index // 10 % 4],
                 marker='o' if len(x) <= 30 else None, markersize=3)
     ax.set_title(_plain_text(curve.title))
     ax.set_xlabel(curve.xlabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps count
     ax.grid(alpha=0.3)
-    if len(curve.series) > 1:
-        ax.legend(fontsize='small')
+    if 1 < len(curve.series) <= MAX_LEGEND:
+        # Many classes: the legend goes beside the axes, not over them.
+        ax.legend(fontsize='x-small' if many else 'small',
+                  ncols=1 + len(curve.series) // 16,
+                  **(dict(loc='center left', bbox_to_anchor=(1.01, 0.5))
+                     if many else {}))
     buf = io.BytesIO()
     # No 'Software' tag: it would carry matplotlib's URL into every file.
     fig.savefig(buf, format='png', metadata={'Software': None})

@@ -1,17 +1,23 @@
-"""One self-contained HTML page per run: config, scores, curves, samples.
+"""One self-contained HTML page per run: what ran where, config, scores,
+confusion matrix, curves, samples.
 
 ``write_report(run_dir)`` writes ``run_dir/report.html``: plain HTML with
-inline CSS, no JavaScript and no external URL, so it opens from disk with no
-server and no network. The curves are embedded as base64 PNG data URIs. The
-SegVisHook panels (``vis_data/<step>/*.png``, ``vis_data/test/*.png``) are
-linked relatively instead: a long run holds hundreds of full-size panels and
-embedding them would make the page tens of MB. Move or archive the run
-folder as a whole (not the file alone) and the gallery keeps working.
+inline CSS, no JavaScript and no external URL, and every picture inside it
+as a ``data:`` URI (the curves and the confusion matrix as drawn, the
+SegVisHook panels as thumbnails of at most 960 pixels, of the test and the
+last :data:`PANEL_STEPS` validations), so the file alone, copied anywhere,
+shows everything. Each thumbnail links to its full-size panel, which opens
+while the page sits in its run folder.
+
+Besides ``vis_data/scalars.json`` and the config it reads what
+``ReportHook`` records: ``run_info.json`` (machine, precision, versions,
+commit, model size, data, wall time, a test run's checkpoint) and
+``evaluation.json`` (the last evaluation's confusion matrix and per-class
+scores).
 """
-import base64
 import html
+import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -20,37 +26,23 @@ from urllib.parse import quote
 from mmengine.config import Config
 
 from segkit.utils import atomic_write
-from segkit.visualization.curves import (BOOKKEEPING_KEYS, SCALARS_FILE,
-                                         PathLike, Scalars, build_curves,
-                                         is_loss, json_object, load_scalars,
-                                         numeric, render_png)
+from .confusion import render_confusion_png
+from .curves import (BOOKKEEPING_KEYS, SCALARS_FILE, PathLike, Scalars,
+                     build_curves, is_loss, json_object, load_scalars,
+                     numeric, render_png)
+from .embed import data_uri, thumbnail
+from .html_parts import CSS, img, muted, table
+from .report_config import config_section
+from .report_facts import facts_rows, loss_rows
 
 REPORT_FILE = 'report.html'
 CONFIG_FILE = Path('vis_data') / 'config.py'
+#: What ReportHook records for the report, in the run folder.
+RUN_INFO_FILE = 'run_info.json'
+EVALUATION_FILE = 'evaluation.json'
 TEST_PANELS = 'test'
-
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;color:#1d1d1f;background:#fff;
- max-width:1280px;margin:24px auto;padding:0 16px}
-h1{font-size:22px;margin-bottom:4px}
-h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;
- margin-top:32px}
-h3{font-size:15px;margin:16px 0 6px}
-table{border-collapse:collapse;margin:6px 0 12px}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;
- vertical-align:top}
-th{background:#f5f5f7}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-table.cfg td{font-family:ui-monospace,monospace;font-size:12px;
- word-break:break-word}
-table.cfg td:first-child{white-space:nowrap;font-weight:600}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));
- gap:12px}
-figure{margin:0}
-figure img{width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:12px;color:#555;word-break:break-all}
-.muted{color:#777}
-"""
+#: Validation steps whose panels the page embeds, the latest ones.
+PANEL_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -123,42 +115,6 @@ def load_evaluation(run_dir: Path, scalars: Optional[Scalars],
     return Evaluation('Test metrics', 'test', _metric_values(logged), {})
 
 
-def _brief(value: Any, depth: int) -> str:
-    """A config value on one line: a component as ``Type(arg=...)``,
-    expanded ``depth`` levels deep, then by its type alone."""
-    if isinstance(value, Mapping):
-        name = str(value.get('type', 'dict'))
-        if depth <= 0:
-            return name
-        args = ', '.join(f'{k}={_brief(v, depth - 1)}'
-                         for k, v in value.items() if k != 'type')
-        return f'{name}({args})'
-    if isinstance(value, (list, tuple)):
-        return '[' + ', '.join(_brief(v, depth) for v in value) + ']'
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return repr(value)
-    return type(value).__name__  # a built object passed in place of a dict
-
-
-def config_summary(cfg: Mapping[str, Any]) -> Dict[str, List[Tuple[str,
-                                                                    str]]]:
-    """The config entries a reader compares runs by, as ``(key, text)`` rows
-    per section: the model's arguments, the data, the schedule."""
-    def rows(keys: Sequence[str], depth: int) -> List[Tuple[str, str]]:
-        return [(k, _brief(cfg[k], depth)) for k in keys
-                if cfg.get(k) is not None]
-
-    model = dict(cfg.get('model') or {})
-    model_type = [('type', str(model.pop('type')))] if 'type' in model else []
-    return {
-        'Model': model_type + [(k, _brief(v, 1)) for k, v in model.items()],
-        'Data': rows(('data_root', 'train_dataloader', 'val_dataloader',
-                      'test_dataloader'), 2),
-        'Schedule': rows(('train_cfg', 'optim_wrapper', 'param_scheduler',
-                          'load_from', 'resume'), 2),
-    }
-
-
 def find_panels(run_dir: Path) -> List[Tuple[str, List[Path]]]:
     """SegVisHook's panels as ``(step, files)``: the test panels, then the
     validation steps latest first."""
@@ -170,84 +126,80 @@ def find_panels(run_dir: Path) -> List[Tuple[str, List[Path]]]:
     return [(step, files) for step, files in found if files]
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]],
-           cls: str = '', numeric_from: int = 1) -> str:
-    """An escaped HTML table (no header row when ``header`` is empty);
-    columns from ``numeric_from`` on are right-aligned."""
-    def cells(row: Sequence[str], tag: str) -> str:
-        return ''.join(
-            f'<{tag} class="num">{html.escape(c)}</{tag}>'
-            if tag == 'td' and i >= numeric_from else
-            f'<{tag}>{html.escape(c)}</{tag}>' for i, c in enumerate(row))
-
-    body = ''.join(f'<tr>{cells(r, "td")}</tr>' for r in rows)
-    head = f'<tr>{cells(header, "th")}</tr>' if header else ''
-    return f'<table class="{cls}">{head}{body}</table>'
-
-
-def _img(src: str, alt: str) -> str:
-    return f'<img src="{html.escape(src)}" alt="{html.escape(alt)}">'
-
-
-def _run_section(run_dir: Path, scalars: Optional[Scalars]) -> str:
+def _run_section(run_dir: Path, scalars: Optional[Scalars],
+                 facts: Mapping[str, Any]) -> str:
+    test = facts.get('mode') == 'test' or (not facts and scalars is None)
     rows = [('experiment', run_dir.parent.name), ('run', run_dir.name),
-            ('generated', time.strftime('%Y-%m-%d %H:%M:%S'))]
+            ('kind', 'test' if test else 'training')]
+    rows += facts_rows(facts)
     if scalars is not None and scalars.train:
-        last = scalars.train[-1]
-        rows.append(('last logged iteration', _step(last['iter'])))
-        rows += [(f'final {k}', _fmt(v)) for k, v in last.items()
-                 if is_loss(k)]
-    return _table((), rows, 'cfg', numeric_from=2)
+        rows += loss_rows(scalars.train[-1], is_loss)
+    return table((), rows, 'cfg', numeric_from=2)
 
 
-def _config_section(cfg: Mapping[str, Any]) -> str:
-    sections = {name: rows for name, rows in config_summary(cfg).items()
-                if rows}
-    if not sections:
-        return '<p class="muted">No config recorded for this run.</p>'
-    return ''.join(
-        f'<h3>{name}</h3>' + _table(('key', 'value'), rows, 'cfg',
-                                    numeric_from=2)
-        for name, rows in sections.items())
+def _per_class(evaluation: Evaluation,
+               recorded: Mapping[str, Any]) -> Dict[str, Dict[str, float]]:
+    """``{class: {metric: value}}``: the metrics' ``<metric>.<class>`` keys,
+    then the per-class scores ``evaluation.json`` holds of the same (the
+    last) evaluation: IoU, Dice, Acc, Precision from its confusion matrix."""
+    per_class: Dict[str, Dict[str, float]] = {}
+    for key, value in evaluation.final.items():
+        if '.' in key:
+            metric, name = key.split('.', 1)
+            per_class.setdefault(name, {})[metric] = value
+    for metric, values in (recorded.get('per_class') or {}).items():
+        for name, value in zip(recorded.get('classes') or (), values):
+            per_class.setdefault(str(name), {}).setdefault(
+                metric, math.nan if value is None else float(value))
+    return per_class
 
 
-def _metrics_section(evaluation: Optional[Evaluation]) -> str:
+def _metrics_section(evaluation: Optional[Evaluation],
+                     recorded: Mapping[str, Any]) -> str:
     if evaluation is None:
-        return '<p class="muted">The run logged no validation.</p>'
+        return muted('The run logged no validation.')
     overall = [k for k in evaluation.final if '.' not in k]
     if evaluation.best:
-        summary = _table(
+        summary = table(
             ('metric', f'final ({evaluation.source})', 'best', 'best at'),
             [(k, _fmt(evaluation.final[k]),
               *((_fmt(evaluation.best[k][0]), _step(evaluation.best[k][1]))
                 if k in evaluation.best else ('nan', '')))
              for k in overall])
     else:
-        summary = _table(('metric', evaluation.source),
-                         [(k, _fmt(evaluation.final[k])) for k in overall])
-    # Per-class keys are '<metric>.<class>' (IoU.Sky, Acc.Sky, ...).
-    per_class: Dict[str, Dict[str, float]] = {}
-    for key, value in evaluation.final.items():
-        if '.' in key:
-            metric, name = key.split('.', 1)
-            per_class.setdefault(name, {})[metric] = value
+        summary = table(('metric', evaluation.source),
+                        [(k, _fmt(evaluation.final[k])) for k in overall])
+    per_class = _per_class(evaluation, recorded)
     columns = list(dict.fromkeys(m for v in per_class.values() for m in v))
-    table = _table(
+    classes = table(
         ['class'] + columns,
         [[name] + [_fmt(values.get(m, math.nan)) for m in columns]
          for name, values in per_class.items()]) if per_class else ''
     title = html.escape(evaluation.title)
     source = html.escape(evaluation.source)
     return (f'<h3>{title}</h3>{summary}' + (
-        f'<h3>Per class ({source})</h3>{table}' if table else ''))
+        f'<h3>Per class ({source})</h3>{classes}' if classes else ''))
+
+
+def _confusion_section(recorded: Mapping[str, Any]) -> str:
+    if not recorded.get('confusion'):
+        return muted('No confusion matrix recorded (ReportHook records the '
+                     "one of IoUMetric or DiceMetric).")
+    title = f'confusion matrix ({recorded.get("source", "")})'
+    png = render_confusion_png(recorded['confusion'], recorded['classes'],
+                               title)
+    return ('<p class="muted">Each row is one ground-truth class, split by '
+            'what was predicted for its pixels; the diagonal is the class '
+            'accuracy (recall).</p>'
+            + img(data_uri(png, 'image/png'), title, cls='matrix'))
 
 
 def _curves_section(scalars: Optional[Scalars]) -> str:
     if scalars is None:
-        return '<p class="muted">No training curves (a test run).</p>'
+        return muted('No training curves (a test run).')
     figures = ''.join(  # each plot carries its own title: no caption
-        '<figure>' + _img('data:image/png;base64,' + base64.b64encode(
-            render_png(c)).decode('ascii'), c.title) + '</figure>'
+        ('<figure class="wide">' if len(c.series) > 10 else '<figure>')
+        + img(data_uri(render_png(c), 'image/png'), c.title) + '</figure>'
         for c in build_curves(scalars))
     return f'<div class="grid">{figures}</div>'
 
@@ -255,23 +207,41 @@ def _curves_section(scalars: Optional[Scalars]) -> str:
 def _gallery_section(run_dir: Path) -> str:
     panels = find_panels(run_dir)
     if not panels:
-        return ('<p class="muted">No sample panels under vis_data/ '
-                '(add SegVisHook to the config to get some).</p>')
-    def figure(panel: Path) -> str:
-        src = quote(panel.relative_to(run_dir).as_posix())
-        return (f'<figure><a href="{html.escape(src)}">'
-                f'{_img(src, panel.stem)}</a><figcaption>'
-                f'{html.escape(panel.stem)}</figcaption></figure>')
+        return muted('No sample panels under vis_data/ (add SegVisHook to '
+                     'the config to get some).')
+    shown = [p for p in panels if p[0] == TEST_PANELS][:1] + [
+        p for p in panels if p[0] != TEST_PANELS][:PANEL_STEPS]
+    left_out = [step for step, _ in panels if (step, _) not in shown]
 
-    return ''.join(
+    def figure(panel: Path) -> str:
+        src, size = thumbnail(panel)
+        link = html.escape(quote(panel.relative_to(run_dir).as_posix()))
+        return (f'<figure><a href="{link}">{img(src, panel.stem, size)}</a>'
+                f'<figcaption>{html.escape(panel.stem)}</figcaption>'
+                '</figure>')
+
+    page = ''.join(
         f'<h3>{"test" if step == TEST_PANELS else "step " + step}</h3>'
         f'<div class="grid">{"".join(figure(p) for p in files)}</div>'
-        for step, files in panels)
+        for step, files in shown)
+    if left_out:
+        page += muted(f'Panels of {len(left_out)} earlier validation(s) '
+                      f'(steps {", ".join(left_out)}) are in vis_data/ '
+                      'beside this report.')
+    return page
+
+
+def _read_json(path: Path) -> Dict[str, Any]:
+    """A sidecar JSON object, or ``{}`` where the run wrote none."""
+    if not path.is_file():
+        return {}
+    return json_object(path.read_text(encoding='utf-8'), str(path))
 
 
 def write_report(run_dir: PathLike,
                  cfg: Optional[Mapping[str, Any]] = None,
-                 metrics: Optional[Mapping[str, Any]] = None) -> Path:
+                 metrics: Optional[Mapping[str, Any]] = None,
+                 facts: Optional[Mapping[str, Any]] = None) -> Path:
     """Write ``run_dir/report.html`` atomically and return its path.
 
     Args:
@@ -280,6 +250,8 @@ def write_report(run_dir: PathLike,
         metrics: test metrics (``Runner.test()``'s result); default: the
             validations in ``vis_data/scalars.json``, or for a tools/test.py
             run folder the metrics in ``<timestamp>.json``.
+        facts: what the run depends on (see ``segkit.engine.run_facts``);
+            default: ``run_dir/run_info.json`` if the run wrote one.
     """
     run_dir = Path(run_dir)
     scalars = load_scalars(run_dir) if (run_dir
@@ -288,19 +260,24 @@ def write_report(run_dir: PathLike,
     if cfg is None:
         config_file = run_dir / CONFIG_FILE
         cfg = Config.fromfile(config_file) if config_file.is_file() else {}
+    if facts is None:
+        facts = _read_json(run_dir / RUN_INFO_FILE)
+    recorded = _read_json(run_dir / EVALUATION_FILE)
     title = f'{run_dir.parent.name} / {run_dir.name}'
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)} - segkit report</title>
-<style>{_CSS}</style></head>
+<style>{CSS}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
-{_run_section(run_dir, scalars)}
+{_run_section(run_dir, scalars, facts)}
 <h2>Config</h2>
-{_config_section(cfg)}
+{config_section(cfg, facts)}
 <h2>Metrics</h2>
-{_metrics_section(evaluation)}
+{_metrics_section(evaluation, recorded)}
+<h2>Confusion matrix</h2>
+{_confusion_section(recorded)}
 <h2>Curves</h2>
 {_curves_section(scalars)}
 <h2>Samples</h2>

@@ -46,7 +46,7 @@ def test_one_png_per_figure_in_the_default_folder(iter_run):
     paths = plot_curves(iter_run)
     assert [p.name for p in paths] == [
         'loss.png', 'lr.png', 'val_aAcc.png', 'val_mIoU.png',
-        'val_IoU.Sky.png', 'val_IoU.road_a_b_.png']
+        'val_IoU_per_class.png']
     assert {p.parent for p in paths} == {iter_run / 'curves'}
     for path in paths:
         assert path.read_bytes()[:8] == PNG_SIGNATURE
@@ -69,9 +69,18 @@ def test_series_follow_the_logged_keys_and_steps(iter_run):
 
 
 def test_metric_names_that_sanitise_alike_get_distinct_files(tmp_path):
-    write_scalars(tmp_path, [{'IoU.a b': 0.1, 'IoU.a_b': 0.2, 'step': 1}])
+    write_scalars(tmp_path, [{'m IoU': 0.1, 'm_IoU': 0.2, 'step': 1}])
     assert [c.name for c in build_curves(load_scalars(tmp_path))] == [
-        'val_IoU.a_b', 'val_IoU.a_b_2']
+        'val_m_IoU', 'val_m_IoU_2']
+
+
+def test_per_class_metrics_share_one_figure_a_series_per_class(iter_run):
+    [per_class] = [c for c in build_curves(load_scalars(iter_run))
+                   if c.name == 'val_IoU_per_class']
+    assert per_class.title == 'val IoU per class'
+    assert per_class.series == {
+        'Sky': ([2, 4], [0.4, 0.6]),
+        'road <a/b>': ([2, 4], [pytest.approx(float('nan'), nan_ok=True)] * 2)}
 
 
 def test_epoch_based_run_plots_metrics_against_epochs(tmp_path):
@@ -132,7 +141,7 @@ def test_cli_writes_to_out_dir_and_exits_with_the_reason(iter_run, tmp_path,
     printed = capsys.readouterr().out.split()
     assert printed == [str(tmp_path / 'out' / n) for n in (
         'loss.png', 'lr.png', 'val_aAcc.png', 'val_mIoU.png',
-        'val_IoU.Sky.png', 'val_IoU.road_a_b_.png')]
+        'val_IoU_per_class.png')]
     assert all(Path(p).stat().st_size > 0 for p in printed)
     with pytest.raises(SystemExit, match=r'plot_curves: no scalars file .*'
                        r'missing/vis_data/scalars\.json'):

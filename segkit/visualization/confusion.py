@@ -1,0 +1,62 @@
+"""A confusion matrix as a picture: which classes the model mistakes for
+which, the one view per-class scores cannot give."""
+import io
+from typing import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# Up to this many classes, each cell is labelled with its percentage.
+ANNOTATED_CLASSES = 20
+
+
+def row_normalised(matrix: Sequence[Sequence[float]]) -> np.ndarray:
+    """Each ground-truth row divided by its pixel count (the diagonal is
+    the class's recall, ``Acc``); a class with no pixels is a row of NaN."""
+    counts = np.asarray(matrix, dtype=np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(totals > 0, counts / totals, np.nan)
+
+
+def render_confusion_png(matrix: Sequence[Sequence[float]],
+                         classes: Sequence[str], title: str) -> bytes:
+    """The row-normalised matrix as a heatmap (rows: ground truth, columns:
+    prediction), drawn on a private Agg canvas.
+
+    Args:
+        matrix: ``(C, C)`` pixel counts, rows ground truth.
+        classes: The ``C`` class names.
+        title: Drawn above the matrix.
+
+    Returns:
+        PNG bytes.
+    """
+    shares = row_normalised(matrix)
+    n = len(classes)
+    if shares.shape != (n, n):
+        raise ValueError(f'confusion matrix of shape {shares.shape} for '
+                         f'{n} classes')
+    side = min(14.0, 2.5 + 0.42 * n)
+    fig = Figure(figsize=(side + 1.2, side), dpi=100, layout='constrained')
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(shares, cmap='Blues', vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02,
+                 label='share of the ground-truth class')
+    labels = [name.replace('$', r'\$') for name in classes]
+    ax.set_xticks(range(n), labels, rotation=90, fontsize='small')
+    ax.set_yticks(range(n), labels, fontsize='small')
+    ax.set_xlabel('prediction')
+    ax.set_ylabel('ground truth')
+    ax.set_title(title.replace('$', r'\$'))
+    if n <= ANNOTATED_CLASSES:
+        for (row, col), share in np.ndenumerate(shares):
+            if not np.isnan(share) and share >= 0.005:
+                ax.text(col, row, f'{100 * share:.0f}', ha='center',
+                        va='center', fontsize='x-small',
+                        color='white' if share > 0.5 else 'black')
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', metadata={'Software': None})
+    return buf.getvalue()

@@ -1,0 +1,57 @@
+"""The few HTML pieces ``report.html`` is built from: escaped tables and
+images, and its style sheet (inline: the page loads nothing)."""
+import html
+from typing import Optional, Sequence, Tuple
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;color:#1d1d1f;background:#fff;
+ max-width:1280px;margin:24px auto;padding:0 16px}
+h1{font-size:22px;margin-bottom:4px}
+h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;
+ margin-top:32px}
+h3{font-size:15px;margin:16px 0 6px}
+table{border-collapse:collapse;margin:6px 0 12px}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;
+ vertical-align:top}
+th{background:#f5f5f7}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.cfg td{font-family:ui-monospace,monospace;font-size:12px;
+ word-break:break-word}
+table.cfg td:first-child{white-space:nowrap;font-weight:600}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));
+ gap:12px}
+figure{margin:0}
+figure.wide{grid-column:span 2}
+figure img{width:100%;height:auto;border:1px solid #eee}
+img.matrix{max-width:820px;width:100%;height:auto}
+figcaption{font-size:12px;color:#555;word-break:break-all}
+.muted{color:#777}
+"""
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]],
+          cls: str = '', numeric_from: int = 1) -> str:
+    """An escaped HTML table (no header row when ``header`` is empty);
+    columns from ``numeric_from`` on are right-aligned."""
+    def cells(row: Sequence[str], tag: str) -> str:
+        return ''.join(
+            f'<{tag} class="num">{html.escape(c)}</{tag}>'
+            if tag == 'td' and i >= numeric_from else
+            f'<{tag}>{html.escape(c)}</{tag}>' for i, c in enumerate(row))
+
+    body = ''.join(f'<tr>{cells(r, "td")}</tr>' for r in rows)
+    head = f'<tr>{cells(header, "th")}</tr>' if header else ''
+    return f'<table class="{cls}">{head}{body}</table>'
+
+
+def img(src: str, alt: str, size: Optional[Tuple[int, int]] = None,
+        cls: str = '') -> str:
+    """An ``<img>``; ``size`` ``(width, height)`` lets the browser lay the
+    page out before decoding the picture."""
+    attrs = f' width="{size[0]}" height="{size[1]}"' if size else ''
+    attrs += f' class="{cls}"' if cls else ''
+    return f'<img src="{html.escape(src)}" alt="{html.escape(alt)}"{attrs}>'
+
+
+def muted(text: str) -> str:
+    return f'<p class="muted">{html.escape(text)}</p>'
