@@ -4,5 +4,5 @@ _base_ = [
     '_base_/models/deeplabv3_mbv3.py', '_base_/datasets/camvid_half.py',
     '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_600.py'
 ]
-model = dict(num_classes=11)
+model = dict(decode_head=dict(num_classes=11))
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=300))

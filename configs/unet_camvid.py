@@ -3,4 +3,4 @@ _base_ = [
     '_base_/models/unet.py', '_base_/datasets/camvid.py',
     '_base_/default_runtime.py', '_base_/schedules/schedule_10k.py'
 ]
-model = dict(num_classes=11)
+model = dict(decode_head=dict(num_classes=11))

@@ -7,10 +7,11 @@ _base_ = [
     '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2400.py'
 ]
 model = dict(
-    num_classes=11,
-    base_channels=16,
-    loss_decode=[
-        dict(type='CrossEntropyLoss', ignore_index=255, loss_weight=1.0),
-        dict(type='DiceLoss', ignore_index=255, loss_weight=1.0),
-    ])
+    backbone=dict(base_channels=16),
+    decode_head=dict(
+        num_classes=11,
+        loss_decode=[
+            dict(type='CrossEntropyLoss', ignore_index=255, loss_weight=1.0),
+            dict(type='DiceLoss', ignore_index=255, loss_weight=1.0),
+        ]))
 default_hooks = dict(logger=dict(interval=100), checkpoint=dict(interval=800))

@@ -4,7 +4,7 @@ _base_ = [
     '_base_/models/unet_binary.py', '_base_/datasets/carvana_half.py',
     '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_600.py'
 ]
-model = dict(base_channels=16)
+model = dict(backbone=dict(base_channels=16))
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=300, save_best='Dice'))

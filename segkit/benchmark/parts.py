@@ -160,8 +160,8 @@ def bare_loop(cfg: Config, model: BaseSegmentor, wrapper: OptimWrapper,
     model.train()
     size = train_input_size(cfg, model.data_preprocessor.pad_size_divisor)
     batch = cfg.train_dataloader.batch_size
-    x = torch.randn(batch, cfg.model.get('in_channels', 3), *size,
-                    device=device)
+    in_channels = cfg.model.get('backbone', cfg.model).get('in_channels', 3)
+    x = torch.randn(batch, in_channels, *size, device=device)
     if model.data_preprocessor.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     targets = torch.randint(0, max(model.num_classes, 2), (batch, 1, *size),

@@ -20,8 +20,8 @@ def tiny_unet(num_classes: int = 11, size_divisor: int = 4, **test_cfg):
     resize: the model sees the image at its own size."""
     torch.manual_seed(0)
     return init_model(ISBI, cfg_options={
-        'model.base_channels': 4, 'model.depth': 2,
-        'model.num_classes': num_classes,
+        'model.backbone.base_channels': 4, 'model.backbone.depth': 2,
+        'model.decode_head.num_classes': num_classes,
         'model.data_preprocessor.size_divisor': size_divisor,
         'model.test_cfg': test_cfg or None})
 
@@ -50,10 +50,14 @@ def test_one_pixel_image(frame, tmp_path, test_cfg, seg_logits):
 
 
 def test_net_too_deep_for_the_padding_says_so(frame):
-    model = tiny_unet(size_divisor=1)
-    with pytest.raises(ValueError, match=r'UNet with depth=2 needs inputs of '
-                       r'at least 4×4, got \(1, 1\)'):
-        inference(model, [np.ascontiguousarray(frame[:1, :1])])
+    with pytest.raises(ValueError, match=r'size_divisor=1, but UNetEncoder '
+                       r'has stride 4: expected a multiple of 4; set '
+                       r'model.data_preprocessor.size_divisor=4'):
+        tiny_unet(size_divisor=1)
+    with pytest.raises(ValueError, match=r'UNetEncoder needs inputs of at '
+                       r'least 4×4 \(its largest stride\), got \(1, 1\): '
+                       r'pad to a multiple of 4'):
+        tiny_unet()(torch.zeros(1, 3, 1, 1))
 
 
 @pytest.mark.parametrize('num_classes, crop, stride, size', [
@@ -67,6 +71,9 @@ def test_bands_give_the_slide_prediction(frame, num_classes, crop, stride,
     model = tiny_unet(num_classes, mode='slide', crop_size=crop,
                       stride=stride)
     image = cv2.resize(frame, size[::-1])
+    if num_classes == 1:  # a threshold random weights do not all fall below
+        logits = inference(model, [image])[0].seg_logits.data
+        model.threshold = logits.sigmoid().median().item()
     full, banded = (inference(model, [image], seg_logits=keep)[0]
                     for keep in (True, False))
     assert torch.equal(banded.pred_sem_seg.data, full.pred_sem_seg.data)
@@ -91,7 +98,7 @@ import numpy as np
 from segkit.apis import inference, init_model
 height, width, classes, crop = map(int, sys.argv[1:5])
 model = init_model(sys.argv[5], cfg_options={
-    'model.base_channels': 4, 'model.depth': 2, 'model.num_classes': classes,
+    'model.backbone.base_channels': 4, 'model.backbone.depth': 2, 'model.decode_head.num_classes': classes,
     'model.data_preprocessor.size_divisor': 4,
     'model.test_cfg': dict(mode='slide', crop_size=crop, stride=crop)})
 image = np.random.default_rng(0).integers(0, 256, (height, width, 3),

@@ -16,7 +16,7 @@ from segkit.registry import DATASETS
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
 QUICK = str(CONFIGS / 'unet_camvid_quick.py')
-TINY = {'model.base_channels': 4, 'model.depth': 3,
+TINY = {'model.backbone.base_channels': 4, 'model.backbone.depth': 3,
         'model.data_preprocessor.size_divisor': 8}
 META = dict(classes=tuple(f'c{i}' for i in range(11)),
             palette=[[20 * i, 255 - 20 * i, 7 * i] for i in range(11)])
@@ -48,14 +48,14 @@ def test_init_model_loads_weights_meta_and_config(checkpoint, model):
     assert all(torch.equal(value, saved[key])
                for key, value in model.state_dict().items())
     assert model.dataset_meta == META
-    assert model.cfg.model.base_channels == 4
+    assert model.cfg.model.backbone.base_channels == 4
     assert not model.training
 
 
 def test_init_model_refuses_weights_of_another_architecture(checkpoint):
     with pytest.raises(RuntimeError, match='size mismatch'):
         init_model(QUICK, checkpoint,
-                   cfg_options={**TINY, 'model.base_channels': 8})
+                   cfg_options={**TINY, 'model.backbone.base_channels': 8})
 
 
 @pytest.mark.parametrize('config, options, classes', [

@@ -34,7 +34,7 @@ MAX_ITERS, INTERVAL = 12, 4
 # The kill waits until the log is this far past the first checkpoint.
 KILL_AFTER_ITER = 6
 OPTIONS = [
-    'model.base_channels=4', 'model.depth=3',
+    'model.backbone.base_channels=4', 'model.backbone.depth=3',
     'model.data_preprocessor.size_divisor=8',
     'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
     'val_dataloader.num_workers=1', f'train_cfg.max_iters={MAX_ITERS}',

@@ -18,8 +18,12 @@ QUICK = osp.join(osp.dirname(__file__), '..', '..', 'configs',
 
 def unet(num_classes: int = 11, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return MODELS.build(dict(type='UNet', num_classes=num_classes,
-                             base_channels=4, depth=2))
+    return MODELS.build(dict(
+        type='EncoderDecoder',
+        data_preprocessor=dict(type='SegDataPreProcessor', size_divisor=4),
+        backbone=dict(type='UNetEncoder', base_channels=4, depth=2),
+        decode_head=dict(type='UNetHead', upsample='deconv',
+                         num_classes=num_classes)))
 
 
 def save(model: torch.nn.Module, path) -> str:
@@ -50,11 +54,11 @@ def test_other_num_classes_lists_the_head(unet11):
     message = str(err.value)
     assert isinstance(err.value, ValueError)
     total = len(model.state_dict())
-    assert f'fits {total - 2} of the {total} tensors of UNet' in message
+    assert f'fits {total - 2} of the {total} tensors of EncoderDecoder' in message
     assert '2 size mismatch(es) (key: checkpoint shape -> model shape)' \
         in message
-    assert 'head.weight: (11, 4, 1, 1) -> (2, 4, 1, 1)' in message
-    assert 'head.bias: (11,) -> (2,)' in message
+    assert 'decode_head.conv_seg.weight: (11, 4, 1, 1) -> (2, 4, 1, 1)' in message
+    assert 'decode_head.conv_seg.bias: (11,) -> (2,)' in message
     assert 'missing' not in message and 'unexpected' not in message
     assert unet11 in message and 'strict=False' in message
     # strict: nothing was loaded
@@ -63,39 +67,51 @@ def test_other_num_classes_lists_the_head(unet11):
 
 
 def test_other_architecture_lists_missing_and_unexpected(unet11):
-    deeplab = MODELS.build(dict(type='DeepLabV3', num_classes=11,
-                                backbone='mobilenet_v3_large'))
+    deeplab = init_model(osp.join(osp.dirname(QUICK),
+                                  'deeplabv3_mbv3_camvid_quick.py'))
     with pytest.raises(CheckpointMismatchError) as err:
         load_model_weights(deeplab, unet11)
     message = str(err.value)
-    n_ckpt, n_model = len(unet(11).state_dict()), len(deeplab.state_dict())
-    assert (f'fits 0 of the {n_model} tensors of DeepLabV3 (none: is it a '
-            'checkpoint of another architecture?)') in message
-    assert f'{n_model} missing key(s)' in message
-    assert f'{n_ckpt} unexpected key(s)' in message
+    ckpt_keys, own_keys = set(unet(11).state_dict()), set(deeplab.state_dict())
+    # Both have a decode_head.conv_seg for 11 classes; only its bias fits.
+    assert ckpt_keys & own_keys == {'decode_head.conv_seg.weight',
+                                    'decode_head.conv_seg.bias'}
+    n_ckpt, n_model = len(ckpt_keys), len(own_keys)
+    assert f'fits 1 of the {n_model} tensors of EncoderDecoder\n' in message
+    assert ('decode_head.conv_seg.weight: (11, 4, 1, 1) -> (11, 256, 1, 1)'
+            in message)
+    assert f'{n_model - 2} missing key(s)' in message
+    assert f'{n_ckpt - 2} unexpected key(s)' in message
     assert f'    {next(iter(unet(11).state_dict()))}\n' in message
     assert f'    {next(iter(deeplab.state_dict()))}\n' in message
-    assert f'... and {n_model - MAX_LISTED} more' in message
-    assert f'... and {n_ckpt - MAX_LISTED} more' in message
-    assert len(message.splitlines()) <= 3 + 2 * (MAX_LISTED + 2)
+    assert f'... and {n_model - 2 - MAX_LISTED} more' in message
+    assert f'... and {n_ckpt - 2 - MAX_LISTED} more' in message
+    assert len(message.splitlines()) <= 6 + 2 * (MAX_LISTED + 2)
+
+
+def test_nothing_in_common_asks_about_the_architecture(unet11):
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'fits 0 of the 2 tensors of Linear \(none: is '
+                       r'it a checkpoint of another architecture\?\)'):
+        load_model_weights(torch.nn.Linear(2, 2), unet11)
 
 
 def test_non_strict_loads_what_fits_and_logs_the_rest(unet11, tmp_path,
                                                      warnings_logged):
     model = unet(2, seed=1)
-    head_before = model.head.weight.detach().clone()
+    head_before = model.decode_head.conv_seg.weight.detach().clone()
     with warnings_logged() as records:
         report = load_model_weights(model, unet11, strict=False)
     saved = torch.load(unet11)['state_dict']
     own = model.state_dict()
     assert report.loaded and set(report.loaded) == set(own) - {
-        'head.weight', 'head.bias'}
+        'decode_head.conv_seg.weight', 'decode_head.conv_seg.bias'}
     assert all(torch.equal(own[k], saved[k]) for k in report.loaded)
-    assert torch.equal(model.head.weight, head_before)  # skipped, kept
-    assert [key for key, _, _ in report.mismatched] == ['head.weight',
-                                                        'head.bias']
+    assert torch.equal(model.decode_head.conv_seg.weight, head_before)  # skipped, kept
+    assert [key for key, _, _ in report.mismatched] == [
+        'decode_head.conv_seg.weight', 'decode_head.conv_seg.bias']
     [warning] = records
-    assert 'head.weight: (11, 4, 1, 1) -> (2, 4, 1, 1)' in warning
+    assert 'decode_head.conv_seg.weight: (11, 4, 1, 1) -> (2, 4, 1, 1)' in warning
     assert 'Only the tensors that fit were loaded' in warning
 
 
@@ -109,10 +125,10 @@ def test_ddp_prefix_is_removed(tmp_path):
 
 def test_init_model_reports_a_num_classes_mismatch(unet11):
     with pytest.raises(CheckpointMismatchError,
-                       match=r'head.bias: \(11,\) -> \(2,\)'):
+                       match=r'conv_seg.bias: \(11,\) -> \(2,\)'):
         init_model(QUICK, unet11, cfg_options={
-            'model.base_channels': 4, 'model.depth': 2,
-            'model.num_classes': 2})
+            'model.backbone.base_channels': 4, 'model.backbone.depth': 2,
+            'model.decode_head.num_classes': 2})
 
 
 # --- the Runner's load_from ------------------------------------------------

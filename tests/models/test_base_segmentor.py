@@ -59,20 +59,9 @@ def test_predict_without_samples_uses_input_size():
                        inputs[1].argmax(0, keepdim=True))
 
 
-def test_losses_with_the_same_name_are_added():
-    logits = torch.randn(2, 3, 4, 5)
-    samples = []
-    for mask in torch.randint(0, 3, (2, 4, 5)):
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(data=mask[None])
-        samples.append(sample)
-    single = Echo(num_classes=3)(logits, samples, mode='loss')
-    double = Echo(num_classes=3, loss_decode=[
-        dict(type='CrossEntropyLoss'), dict(type='CrossEntropyLoss')])(
-            logits, samples, mode='loss')
-    assert list(double) == ['loss_ce']
-    assert double['loss_ce'].item() == pytest.approx(
-        2 * single['loss_ce'].item(), rel=1e-6)
+def test_a_segmentor_without_heads_says_how_to_train():
+    with pytest.raises(NotImplementedError, match='train an EncoderDecoder'):
+        Echo(num_classes=3)(torch.zeros(1, 3, 2, 2), [], mode='loss')
 
 
 def test_data_preprocessor_config_builds_without_default_scope():

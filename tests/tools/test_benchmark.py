@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / 'configs' / 'unet_camvid_quick.py')
-TINY = ['model.base_channels=4', 'model.depth=3',
+TINY = ['model.backbone.base_channels=4', 'model.backbone.depth=3',
         'model.data_preprocessor.size_divisor=8',
         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1']
 RATE = {'images_per_s', 'repeats'}

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / 'configs' / 'unet_camvid_quick.py')
-TINY = {'model.base_channels': 4, 'model.depth': 3,
+TINY = {'model.backbone.base_channels': 4, 'model.backbone.depth': 3,
         'model.data_preprocessor.size_divisor': 8}
 TINY_ARGS = [f'{key}={value}' for key, value in TINY.items()]
 PALETTE = [[23 * i, 255 - 23 * i, 11 * i] for i in range(11)]

@@ -2,8 +2,9 @@
 # best Carvana entries used), for one-object tasks.
 _base_ = './unet.py'
 model = dict(
-    num_classes=1,
-    loss_decode=[
-        dict(type='BCEWithLogitsLoss', loss_weight=1.0),
-        dict(type='DiceLoss', loss_weight=1.0),
-    ])
+    decode_head=dict(
+        num_classes=1,
+        loss_decode=[
+            dict(type='BCEWithLogitsLoss', loss_weight=1.0),
+            dict(type='DiceLoss', loss_weight=1.0),
+        ]))

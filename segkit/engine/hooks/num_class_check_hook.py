@@ -34,9 +34,12 @@ class NumClassCheckHook(Hook):
         if num_classes == len(classes) or (num_classes == 1
                                            and len(classes) == 2):
             return
+        # The config key: the decode head's in an EncoderDecoder.
+        key = ('model.decode_head.num_classes'
+               if hasattr(model, 'decode_head') else 'model.num_classes')
         raise ValueError(
-            f'model.num_classes={num_classes} but the {split} dataset '
+            f'{key}={num_classes} but the {split} dataset '
             f'({type(dataset).__name__}) has {len(classes)} classes '
-            f'{tuple(classes)}: set model.num_classes={len(classes)}'
+            f'{tuple(classes)}: set {key}={len(classes)}'
             + (' (or 1 for a single sigmoid output)'
                if len(classes) == 2 else ''))

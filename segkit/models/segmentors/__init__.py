@@ -1,5 +1,4 @@
 from .base import BaseSegmentor
-from .deeplabv3 import DeepLabV3
-from .unet import UNet
+from .encoder_decoder import EncoderDecoder
 
-__all__ = ['BaseSegmentor', 'DeepLabV3', 'UNet']
+__all__ = ['BaseSegmentor', 'EncoderDecoder']

@@ -16,21 +16,17 @@ from segkit.structures import SegDataSample
 from .inference_modes import (FLIP_DIMS, InferenceConfig, mirror_images,
                               slide_logits)
 
-LossConfig = Union[dict, Sequence[dict]]
-
-
 class BaseSegmentor(BaseModel, metaclass=ABCMeta):
     """Loss, predict and tensor modes for a network that maps images to logits.
 
-    A subclass only implements :meth:`forward_logits`; the handling of ground
-    truth, losses, padding, flips and resizing back to the original image is
-    the same for every architecture and lives here.
+    A subclass implements :meth:`forward_logits` and, to train, :meth:`loss`
+    (:class:`EncoderDecoder` does both from a backbone and heads); padding,
+    flips, sliding windows and resizing back to the original image are the
+    same for every architecture and live here.
 
     Args:
         num_classes: 1 for a single sigmoid output (binary segmentation,
             thresholded at ``threshold``), 2 or more for softmax.
-        loss_decode: one loss config or a list of them; their values are
-            reported under each loss's ``loss_name`` and summed by MMEngine.
         threshold: foreground probability threshold when ``num_classes=1``.
         align_corners: passed to the bilinear resize of logits.
         test_cfg: how ``predict`` computes logits, see
@@ -42,7 +38,6 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
 
     def __init__(self,
                  num_classes: int,
-                 loss_decode: LossConfig = dict(type='CrossEntropyLoss'),
                  threshold: float = 0.5,
                  align_corners: bool = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
@@ -62,9 +57,7 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
         self.threshold = threshold
         self.align_corners = align_corners
         self.test_cfg = InferenceConfig.from_cfg(test_cfg)
-        if isinstance(loss_decode, dict):
-            loss_decode = [loss_decode]
-        self.losses = nn.ModuleList(MODELS.build(cfg) for cfg in loss_decode)
+        self._register_load_state_dict_pre_hook(self._adapt_loaded_keys)
 
     @abstractmethod
     def forward_logits(self, inputs: Tensor) -> Tensor:
@@ -85,22 +78,25 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
 
     def loss(self, inputs: Tensor,
              data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
-        return self.compute_losses(self.forward_logits(inputs), data_samples)
+        """The losses of a training batch, by name; a subclass that trains
+        implements it."""
+        raise NotImplementedError(
+            f'{type(self).__name__} has no losses: train an EncoderDecoder, '
+            'whose heads own theirs, or implement loss()')
 
-    def compute_losses(self, logits: Tensor,
-                       data_samples: List[SegDataSample],
-                       prefix: str = '') -> Dict[str, Tensor]:
-        """Every configured loss of ``logits`` against the samples' masks."""
-        target = torch.stack(
-            [sample.gt_sem_seg.data[0] for sample in data_samples]).long()
-        if logits.shape[-2:] != target.shape[-2:]:
-            logits = self.resize(logits, target.shape[-2:])
-        losses: Dict[str, Tensor] = {}
-        for loss_fn in self.losses:
-            name = prefix + loss_fn.loss_name
-            value = loss_fn(logits, target)
-            losses[name] = losses[name] + value if name in losses else value
-        return losses
+    def adapt_state_dict(self, state: Dict[str, Tensor]
+                         ) -> Dict[str, Tensor]:
+        """A state dict of an older or foreign layout in this model's key
+        names; the identity here. Every load goes through it: MMEngine's
+        (``load_from``, resume) and segkit's fit checks."""
+        return state
+
+    def _adapt_loaded_keys(self, state_dict: Dict[str, Tensor], prefix: str,
+                           *args) -> None:
+        own = {key[len(prefix):]: state_dict.pop(key)
+               for key in list(state_dict) if key.startswith(prefix)}
+        state_dict.update((prefix + key, value)
+                          for key, value in self.adapt_state_dict(own).items())
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[SegDataSample]] = None

@@ -31,6 +31,14 @@ def test_mismatch_names_both_counts_and_the_fix():
             runner_with(5, ('Sky', ) + tuple('bcdefghijk')))
 
 
+def test_encoder_decoder_mismatch_names_the_decode_head_key():
+    runner = runner_with(5, ('a', 'b', 'c'))
+    runner.model.decode_head = object()
+    with pytest.raises(ValueError, match=r'model.decode_head.num_classes=5 '
+                       r'.*set model.decode_head.num_classes=3$'):
+        NumClassCheckHook().before_test(runner)
+
+
 def test_binary_mismatch_suggests_a_sigmoid_head():
     with pytest.raises(ValueError, match='or 1 for a single sigmoid'):
         NumClassCheckHook().before_val(runner_with(3, ('bg', 'car')))

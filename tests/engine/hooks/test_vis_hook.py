@@ -167,7 +167,7 @@ def test_real_runner_draws_each_validation_and_every_shown_test_sample(
     loader = dict(num_workers=0, persistent_workers=False)
     options = {
         'data_root': str(camvid_sample_root),
-        'model.base_channels': 4, 'model.depth': 3,
+        'model.backbone.base_channels': 4, 'model.backbone.depth': 3,
         'model.data_preprocessor.size_divisor': 8,
         'train_dataloader': dict(loader, batch_size=2),
         # Validation on 2 of the 4 val frames; the test run sees all 4.

@@ -1,0 +1,8 @@
+"""Backbones: images to feature maps with known channels and strides."""
+from .base import BaseBackbone
+from .timm_backbone import TimmBackbone
+from .torchvision_backbone import TorchvisionBackbone
+from .unet_encoder import UNetEncoder
+
+__all__ = ['BaseBackbone', 'TimmBackbone', 'TorchvisionBackbone',
+           'UNetEncoder']
