@@ -1,5 +1,6 @@
 """Draw what a config's pipeline feeds the model: image | ground truth,
-after augmentation, for the first samples of a split."""
+after augmentation, for the first samples of a split (--shuffle: samples
+drawn at random, reproducibly with --seed)."""
 import argparse
 import os.path as osp
 
@@ -17,6 +18,11 @@ def parse_args() -> argparse.Namespace:
                         help='which dataloader\'s dataset and pipeline')
     parser.add_argument('--n', type=int, default=8,
                         help='how many samples, from the first')
+    parser.add_argument('--shuffle', action='store_true',
+                        help='draw the samples at random instead')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='with --shuffle: which samples and '
+                        'augmentations (default 0)')
     parser.add_argument('--out-dir', help='where the panels go (default: '
                         'work_dirs/browse/<config name>/<split>)')
     parser.add_argument(
@@ -31,7 +37,8 @@ def main() -> None:
     out_dir = args.out_dir or osp.join(
         'work_dirs', 'browse', osp.splitext(osp.basename(args.config))[0],
         args.split)
-    paths = browse_dataset(cfg, args.split, args.n, out_dir)
+    paths = browse_dataset(cfg, args.split, args.n, out_dir,
+                           seed=args.seed if args.shuffle else None)
     print(f'{len(paths)} panel(s) in {out_dir}')
 
 

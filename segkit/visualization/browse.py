@@ -1,8 +1,9 @@
 """See what the model is fed: samples after the pipeline, augmentation
 included, drawn as image | ground truth."""
 import os.path as osp
+import random
 import uuid
-from typing import List
+from typing import List, Optional
 
 import cv2
 import numpy as np
@@ -28,11 +29,24 @@ def packed_to_rgb(inputs: Tensor) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(image), code)
 
 
-def browse_dataset(cfg: Config, split: str, n: int,
-                   out_dir: str) -> List[str]:
-    """Write panels of the first ``n`` samples of ``cfg``'s ``split``
-    dataset, through its own pipeline, to ``<out_dir>/<stem>.png``; returns
-    the paths written.
+def sample_indices(size: int, n: int, seed: Optional[int]) -> List[int]:
+    """The first ``n`` of ``range(size)``; with a ``seed``, ``n`` drawn
+    without replacement in the order of a seeded permutation (the same seed
+    draws the same samples, and a larger ``n`` extends a smaller one's)."""
+    if seed is None:
+        return list(range(min(n, size)))
+    return np.random.default_rng(seed).permutation(size)[:n].tolist()
+
+
+def browse_dataset(cfg: Config, split: str, n: int, out_dir: str,
+                   seed: Optional[int] = None) -> List[str]:
+    """Write panels of ``n`` samples of ``cfg``'s ``split`` dataset, through
+    its own pipeline, to ``<out_dir>/<stem>.png``; returns the paths
+    written.
+
+    Without ``seed`` the first ``n`` samples; with one, ``n`` samples drawn
+    at random (:func:`sample_indices`), their augmentations drawn from the
+    same seed too, so the same command draws the same panels.
 
     A test pipeline resizes the image but loads the mask at its native size
     (scores are taken there); the image is then drawn at the mask's size.
@@ -47,7 +61,10 @@ def browse_dataset(cfg: Config, split: str, n: int,
     visualizer.dataset_meta = dataset.metainfo
     stems = UniqueStems()
     paths = []
-    for index in range(min(n, len(dataset))):
+    if seed is not None:  # the transforms draw from these
+        random.seed(seed)
+        np.random.seed(seed)
+    for index in sample_indices(len(dataset), n, seed):
         item = dataset[index]
         sample = item['data_samples']
         stem = stems.claim(sample.metainfo['img_path'])

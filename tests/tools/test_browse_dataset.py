@@ -11,6 +11,7 @@ from segkit.apis import load_config
 from segkit.datasets import CamVidDataset
 from segkit.visualization import (IGNORE_COLOUR, SegLocalVisualizer,
                                   browse_dataset, palette_lut)
+from segkit.visualization.browse import sample_indices
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / 'configs' / 'unet_camvid_quick.py')
@@ -62,3 +63,37 @@ def test_tool_draws_val_images_at_the_native_mask_size(
     assert len(panels) == 2
     assert cv2.imread(str(panels[0])).shape[1] == 2 * 480
     assert f'2 panel(s) in {tmp_path}' in capsys.readouterr().out
+
+
+def test_sample_indices_first_n_or_a_seeded_draw():
+    assert sample_indices(10, 3, None) == [0, 1, 2]
+    assert sample_indices(2, 5, None) == [0, 1]
+    drawn = sample_indices(10, 3, seed=3)
+    assert drawn == sample_indices(10, 3, seed=3) != [0, 1, 2]
+    assert len(set(drawn)) == 3 and set(drawn) <= set(range(10))
+    assert sample_indices(10, 5, seed=3)[:3] == drawn  # n extends the draw
+    assert sorted(sample_indices(4, 9, seed=1)) == [0, 1, 2, 3]
+
+
+def test_shuffle_draws_the_same_augmented_samples_for_the_same_seed(
+        tmp_path, camvid_sample_root, monkeypatch):
+    def browse(out: str, *extra: str) -> dict:
+        monkeypatch.setattr(sys, 'argv', [
+            'browse_dataset.py', CONFIG, '--n', '3', '--out-dir',
+            str(tmp_path / out), *extra, '--cfg-options',
+            f'data_root={camvid_sample_root}'])
+        runpy.run_path(str(REPO / 'tools' / 'browse_dataset.py'),
+                       run_name='__main__')
+        return {p.name: p.read_bytes()
+                for p in sorted((tmp_path / out).glob('*.png'))}
+
+    first = browse('first')
+    again = browse('again', '--shuffle', '--seed', '3')
+    assert browse('same', '--shuffle', '--seed', '3') == again
+    dataset = CamVidDataset(camvid_sample_root, lazy_init=True)
+    dataset.full_init()
+    stems = [Path(dataset.get_data_info(i)['img_path']).stem + '.png'
+             for i in range(len(dataset))]
+    assert sorted(first) == sorted(stems[:3])
+    assert sorted(again) == sorted(stems[i]
+                                   for i in sample_indices(len(stems), 3, 3))
