@@ -16,7 +16,11 @@ config=configs/unet_camvid_quick.py
 work_dir=work_dirs/unet_camvid_quick
 echo "Training $config on $CAMVID_ROOT"
 .venv/bin/python tools/train.py "$config" --work-dir "$work_dir" "$@"
-best=$(ls -t "$work_dir"/best_mIoU_*.pth | head -n 1)
+# The best checkpoint of the run just made (recorded in its last
+# checkpoint), never another run's best_*.pth in the same work dir.
+best=$(.venv/bin/python -c 'import sys
+from segkit.engine.resume import best_checkpoint
+print(best_checkpoint(sys.argv[1]))' "$work_dir")
 .venv/bin/python tools/test.py "$config" "$best" --work-dir "$work_dir" \
   --out "$work_dir/test_metrics.json"
 echo "Checkpoints: $work_dir/   best: $best"

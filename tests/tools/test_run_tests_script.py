@@ -1,0 +1,26 @@
+"""tools/run_tests.sh runs the tests it is given, or the whole suite."""
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def collected(*args: str) -> list:
+    done = subprocess.run(['bash', 'tools/run_tests.sh', '--collect-only',
+                           '-q', *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return [line for line in done.stdout.splitlines() if '::' in line]
+
+
+@pytest.mark.slow
+def test_a_path_runs_only_that_file_and_none_runs_the_suite():
+    chosen = 'tests/utils/test_console.py'
+    ids = collected(chosen)
+    assert ids and all(i.startswith(chosen + '::') for i in ids)
+    everything = collected()
+    assert set(ids) < set(everything)
+    assert {i.split('/')[1] for i in everything} >= {
+        'engine', 'visualization', 'test_tools_e2e.py'}
