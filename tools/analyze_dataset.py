@@ -3,9 +3,7 @@ occurs, void, raw mask values that map to no class, and class weights."""
 import argparse
 import os.path as osp
 
-from mmengine.config import DictAction
-
-from segkit.apis import load_config
+from segkit.apis import add_debug_arg, add_override_arg, load_config, run_tool
 from segkit.datasets.analysis import analyze_split, format_analysis
 from segkit.datasets.class_weights import (WEIGHT_METHODS,
                                            compute_class_weights,
@@ -31,9 +29,8 @@ def parse_args() -> argparse.Namespace:
                         choices=WEIGHT_METHODS,
                         help='how class weights are computed (default: '
                         '%(default)s)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='override config keys, e.g. data_root=/data/camvid')
+    add_override_arg(parser, 'data_root=/data/camvid')
+    add_debug_arg(parser)
     return parser.parse_args()
 
 
@@ -83,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -2,9 +2,7 @@
 this machine (segkit.benchmark does the work)."""
 import argparse
 
-from mmengine.config import DictAction
-
-from segkit.apis import load_config
+from segkit.apis import add_debug_arg, add_override_arg, load_config, run_tool
 from segkit.benchmark import PARTS, Settings, format_report, run_benchmark
 from segkit.utils import dump_json_atomic
 
@@ -34,10 +32,9 @@ def parse_args() -> argparse.Namespace:
                         '(default: %(default)s)')
     parser.add_argument('--json', metavar='OUT',
                         help='also write the figures to this JSON file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='override config keys, e.g. optim_wrapper.precision=bf16 '
-        'data_root=/data/camvid')
+    add_override_arg(parser, 'optim_wrapper.precision=bf16 '
+                     'data_root=/data/camvid')
+    add_debug_arg(parser)
     args = parser.parse_args()
     try:
         args.settings = Settings(args.warmup, args.iters, args.repeats,
@@ -49,10 +46,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-    except (FileNotFoundError, KeyError) as e:
-        raise SystemExit(f'error: {e}') from None
+    cfg = load_config(args.config, args.cfg_options)
     parts = PARTS if 'all' in args.what else args.what
     result = run_benchmark(cfg, parts, args.settings)
     print(format_report(result))
@@ -62,4 +56,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -4,9 +4,7 @@ drawn at random, reproducibly with --seed)."""
 import argparse
 import os.path as osp
 
-from mmengine.config import DictAction
-
-from segkit.apis import load_config
+from segkit.apis import add_debug_arg, add_override_arg, load_config, run_tool
 from segkit.visualization import browse_dataset
 from segkit.visualization.browse import SPLITS
 
@@ -25,9 +23,8 @@ def parse_args() -> argparse.Namespace:
                         'augmentations (default 0)')
     parser.add_argument('--out-dir', help='where the panels go (default: '
                         'work_dirs/browse/<config name>/<split>)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='override config keys, e.g. data_root=/data/camvid')
+    add_override_arg(parser, 'data_root=/data/camvid')
+    add_debug_arg(parser)
     return parser.parse_args()
 
 
@@ -43,4 +40,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

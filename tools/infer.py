@@ -1,15 +1,15 @@
 """Predict masks for image files, folders or globs with a checkpoint."""
 import argparse
-import os
 import time
 
 import torch
-from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 
-from segkit.apis import (OUTPUT_FORMATS, find_images,
+from segkit.apis import (OUTPUT_FORMATS, add_debug_arg, add_override_arg,
+                         add_strict_arg, find_images,
                          iter_inference, model_palette, output_paths,
-                         save_prediction)
+                         require_file, run_tool, save_prediction)
+from segkit.apis.cli import NO_STRICT_ADVICE
 from segkit.apis.onnx_model import BACKENDS, load_model, resolve_backend
 from segkit.apis.prediction_io import (RLE_FORMAT, check_binary,
                                        submission_row, write_submission)
@@ -47,9 +47,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--tta', action='store_true',
                         help='average the predictions of each image and its '
                         'horizontal mirror')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='override config keys, e.g. model.base_channels=32')
+    add_strict_arg(parser)
+    add_override_arg(parser, 'model.test_cfg.mode=slide '
+                     'model.test_cfg.crop_size=512 model.test_cfg.stride=384')
+    add_debug_arg(parser)
     args = parser.parse_args()
     if args.batch_size < 1:
         parser.error(f'--batch-size {args.batch_size}: expected >= 1')
@@ -66,14 +67,13 @@ def main() -> None:
         out_paths = output_paths(images, args.out_dir)
     except ValueError as e:
         raise SystemExit(f'error: {e}') from None
-    if not os.path.isfile(args.checkpoint):
-        raise SystemExit(f'error: checkpoint not found: {args.checkpoint}')
+    require_file(args.checkpoint, 'checkpoint')
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('error: --device cuda, but no CUDA device is '
                          'available')
     resolve_backend(args.backend, args.checkpoint)  # refuses a mismatch
     model = load_model(args.config, args.checkpoint, args.device,
-                       args.cfg_options)
+                       args.cfg_options, args.strict, NO_STRICT_ADVICE)
     try:
         model.set_test_options(args.threshold,
                                flip=True if args.tta else None)
@@ -103,4 +103,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -2,19 +2,27 @@
 # Set up .venv, train the quick U-Net on real CamVid (about 11½ minutes on 2
 # CPU cores with native bf16), then score the best checkpoint on the
 # validation frames.
-# Data: $CAMVID_ROOT if set, else ../shared/data/camvid, else the small
-# sample bundled in data/camvid_sample.
+# Data: $CAMVID_ROOT if set, else ../shared/data/camvid, else (the tools
+# fall back and say so) the small sample bundled in data/camvid_sample.
+# Arguments go to tools/train.py; the config overrides (--cfg-options ...)
+# and --debug go to tools/test.py too, so both steps see the same model
+# and data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup_env.sh
-if [ -z "${CAMVID_ROOT:-}" ]; then
-  if [ -d ../shared/data/camvid ]; then CAMVID_ROOT=../shared/data/camvid
-  else CAMVID_ROOT=data/camvid_sample; fi
-fi
-export CAMVID_ROOT
+test_args=()
+in_options=0
+for arg in "$@"; do
+  case "$arg" in
+    --cfg-options) in_options=1; test_args+=("$arg") ;;
+    --cfg-options=*|--debug) in_options=0; test_args+=("$arg") ;;
+    -*) in_options=0 ;;
+    *) if [ "$in_options" = 1 ]; then test_args+=("$arg"); fi ;;
+  esac
+done
 config=configs/unet_camvid_quick.py
 work_dir=work_dirs/unet_camvid_quick
-echo "Training $config on $CAMVID_ROOT"
+echo "Training $config"
 .venv/bin/python tools/train.py "$config" --work-dir "$work_dir" "$@"
 # The best checkpoint of the run just made (recorded in its last
 # checkpoint), never another run's best_*.pth in the same work dir.
@@ -22,6 +30,6 @@ best=$(.venv/bin/python -c 'import sys
 from segkit.engine.resume import best_checkpoint
 print(best_checkpoint(sys.argv[1]))' "$work_dir")
 .venv/bin/python tools/test.py "$config" "$best" --work-dir "$work_dir" \
-  --out "$work_dir/test_metrics.json"
+  --out "$work_dir/test_metrics.json" "${test_args[@]+"${test_args[@]}"}"
 echo "Checkpoints: $work_dir/   best: $best"
 echo "Scores: $work_dir/test_metrics.json"

@@ -1,8 +1,9 @@
 """Evaluate a checkpoint on a config's test set and print the scores."""
 import argparse
-import os
 
-from segkit.apis import add_runner_args, load_config, parse_runner_args
+from segkit.apis import (add_runner_args, add_strict_arg,
+                         configure_checkpoint_fit, load_config,
+                         parse_runner_args, require_file, run_tool)
 from segkit.apis.onnx_model import (BACKENDS, onnx_model_config,
                                     resolve_backend)
 from segkit.engine import install_checkpoint_safety, prepare_distributed
@@ -28,21 +29,29 @@ def parse_args() -> argparse.Namespace:
         '--backend', default='auto', choices=BACKENDS,
         help='pytorch scores a checkpoint, onnxruntime a tools/export.py '
         '.onnx file given in its place; auto: by the file suffix (default)')
+    parser.add_argument(
+        '--tta', action='store_true',
+        help='average the predictions of each image and its horizontal '
+        'mirror (model.test_cfg.flip=True)')
+    add_strict_arg(parser)
     add_runner_args(parser)
-    return parse_runner_args(parser)
+    args = parse_runner_args(parser)
+    if args.format_only and not args.out:
+        parser.error('--format-only needs --out submission.csv')
+    return args
 
 
 def main() -> None:
     args = parse_args()
     install_checkpoint_safety()
-    if not os.path.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
+    checkpoint = require_file(args.checkpoint, 'checkpoint')
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = checkpoint
+    configure_checkpoint_fit(cfg, args.strict)
+    if args.tta:
+        cfg.model.test_cfg = dict(cfg.model.get('test_cfg') or {}, flip=True)
     if args.format_only:
-        if not args.out:
-            raise SystemExit('--format-only needs --out submission.csv')
         cfg.test_evaluator = dict(type='RLESubmission', out_file=args.out)
     if args.show_dir:
         configure_show_dir(cfg, args.show_dir)
@@ -56,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -2,7 +2,9 @@
 import argparse
 import sys
 
-from segkit.apis import add_runner_args, load_config, parse_runner_args
+from segkit.apis import (add_runner_args, add_strict_arg,
+                         configure_checkpoint_fit, load_config,
+                         parse_runner_args, require_file, run_tool)
 from segkit.engine import install_checkpoint_safety, prepare_distributed
 from segkit.engine.hooks import EXIT_PREEMPTED, TrainingPreempted
 from segkit.engine.resume import find_resume_checkpoint
@@ -17,11 +19,20 @@ def parse_args() -> argparse.Namespace:
         help='resume from CKPT, or from the newest checkpoint in the work '
         'dir when no path is given')
     parser.add_argument(
+        '--load-from', metavar='CKPT',
+        help='start from the weights of CKPT (fine-tuning): a new run, '
+        'unlike --resume; see --no-strict for another head')
+    add_strict_arg(parser)
+    parser.add_argument(
         '--amp', action='store_true',
         help='mixed precision: AMP on CUDA (bf16 where the GPU has it, else '
         'fp16), bf16 autocast on a CPU with native bf16, fp32 elsewhere')
     add_runner_args(parser)
-    return parse_runner_args(parser)
+    args = parse_runner_args(parser)
+    if args.resume is not None and args.load_from is not None:
+        parser.error('--resume continues a run and --load-from starts a new '
+                     'one from weights: give one of them')
+    return args
 
 
 def main() -> None:
@@ -31,12 +42,16 @@ def main() -> None:
                       args.launcher)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    if args.load_from is not None:
+        cfg.load_from = require_file(args.load_from, '--load-from checkpoint')
+    configure_checkpoint_fit(cfg, args.strict)
     if args.resume == 'auto':
         # None (a fresh work dir) lets MMEngine start from scratch.
         cfg.resume = True
         cfg.load_from = find_resume_checkpoint(cfg.work_dir, cfg.model)
     elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+        cfg.resume = True
+        cfg.load_from = require_file(args.resume, '--resume checkpoint')
     prepare_distributed(cfg)
     try:
         RUNNERS.build(cfg).train()
@@ -45,4 +60,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -1,33 +1,32 @@
 """Config loading shared by the tools: merge, validate, place the work dir."""
 import argparse
-import difflib
 import os
 import os.path as osp
 from typing import Any, Dict, Optional
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
+from mmengine.logging import print_log
 
-DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+from segkit.utils import ConfigValueError, MissingPathError
+from .cli import add_debug_arg, add_override_arg
+from .config_keys import (ConfigKeyError, check_override_key,
+                          check_override_values)
+from .data_roots import DATALOADERS, move_data_root, settle_data_root
+from .run_length import describe_scaling, scale_run_length
 
-
-class ConfigKeyError(KeyError):
-    """An override names a key the config does not have."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0])
+__all__ = ['ConfigKeyError', 'add_runner_args', 'apply_overrides',
+           'load_config', 'parse_runner_args', 'read_config']
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
     """The options of every tool that runs a config through a Runner:
-    ``--work-dir``, ``--cfg-options``, ``--launcher`` (and the
-    ``--local_rank`` that older launchers pass)."""
+    ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--debug`` (and
+    the ``--local_rank`` that older launchers pass)."""
     parser.add_argument('--work-dir', help='where logs (and checkpoints) go '
                         '(default: work_dirs/<config name>)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='override config keys, e.g. train_cfg.max_iters=100 '
-        'data_root=/data/camvid')
+    add_override_arg(parser, 'train_cfg.max_iters=100 data_root=/data/camvid')
+    add_debug_arg(parser)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -44,30 +43,28 @@ def parse_runner_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
 def load_config(path: str,
                 cfg_options: Optional[Dict[str, Any]] = None,
                 work_dir: Optional[str] = None,
-                launcher: str = 'none') -> Config:
+                launcher: str = 'none',
+                check_data: bool = True) -> Config:
     """Read ``path``, apply ``--cfg-options`` and settle the work dir.
 
     Overrides are checked before they are merged: MMEngine would silently add
     a misspelt key, and the run would go on without the change the user asked
-    for. ``data_root=PATH`` moves every dataloader whose dataset used the
-    config's ``data_root`` (a variable, substituted when the file was read).
+    for (:mod:`segkit.apis.config_keys`). ``data_root=PATH`` moves every
+    dataloader whose dataset used the config's ``data_root`` (a variable,
+    substituted when the file was read); with ``check_data`` a missing root
+    is an error, or, for the config's default, the bundled sample
+    (:mod:`segkit.apis.data_roots`). ``train_cfg.max_iters=N`` scales the
+    schedule with it (:mod:`segkit.apis.run_length`); the other overrides
+    are merged after, so theirs are the final values.
     The work dir defaults to ``work_dirs/<config name>``. Dataloaders that
     do not say otherwise pin memory where CUDA is available (faster copies
     to the GPU); elsewhere torch would only warn that it cannot.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    cfg = read_config(path)
     for name in DATALOADERS:
         if cfg.get(name) is not None:
             cfg[name].setdefault('pin_memory', torch.cuda.is_available())
-    cfg_options = dict(cfg_options or {})
-    new_root = cfg_options.pop('data_root', None)
-    for key in cfg_options:
-        check_override_key(cfg, key, path)
-    if new_root is not None:
-        move_data_root(cfg, new_root)
-    cfg.merge_from_dict(cfg_options)
+    apply_overrides(cfg, cfg_options, path, check_data)
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -77,40 +74,64 @@ def load_config(path: str,
     return cfg
 
 
-def check_override_key(cfg: Config, dotted_key: str, path: str) -> None:
-    """Raise :class:`ConfigKeyError` unless ``dotted_key`` names a real key.
+def apply_overrides(cfg: Config, cfg_options: Optional[Dict[str, Any]],
+                    path: str, check_data: bool = False) -> None:
+    """Check and merge ``--cfg-options`` into ``cfg``, in place.
 
-    Every level must exist, except the last one inside a component config
-    (a dict with ``type``): that is a constructor argument the config may
-    leave at its default, and the registry rejects a wrong one by name.
+    Args:
+        cfg: A loaded config.
+        cfg_options: ``{dotted key: value}``; ``data_root`` and
+            ``train_cfg.max_iters`` move and scale as :func:`load_config`
+            says.
+        path: The config file, for messages.
+        check_data: Settle the data roots (:func:`settle_data_root`).
+
+    Raises:
+        ConfigKeyError: a key nothing at its place accepts.
+        ConfigValueError: a value refused before any component is built.
+        MissingPathError: with ``check_data``, a data root set by the user
+            that does not exist.
     """
-    node: Any = cfg._cfg_dict.to_dict()
-    parts = dotted_key.split('.')
-    for depth, part in enumerate(parts):
-        where = '.'.join(parts[:depth]) or 'the top level'
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-            continue
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            continue
-        is_leaf = depth == len(parts) - 1
-        if is_leaf and isinstance(node, dict) and 'type' in node:
-            return
-        options = list(node) if isinstance(node, dict) else []
-        hint = difflib.get_close_matches(part, options, n=1)
-        raise ConfigKeyError(
-            f"--cfg-options key '{dotted_key}': {where} of {path} has no "
-            f"key '{part}'"
-            + (f"; did you mean '{hint[0]}'?" if hint else
-               f'; expected one of {sorted(map(str, options))}'))
+    cfg_options = dict(cfg_options or {})
+    new_root = cfg_options.pop('data_root', None)
+    dataclass_keys = [
+        schema for key, value in cfg_options.items()
+        for schema in check_override_key(cfg, key, path, value)]
+    scaling = ''
+    max_iters = cfg_options.pop('train_cfg.max_iters', None)
+    if max_iters is not None:
+        if (not isinstance(max_iters, int) or isinstance(max_iters, bool)
+                or max_iters < 1):
+            raise ConfigValueError(f'--cfg-options train_cfg.max_iters='
+                                   f'{max_iters}: expected an int >= 1')
+        old = cfg.train_cfg.get('max_iters')
+        changes = scale_run_length(cfg, max_iters, cfg_options)
+        if changes:
+            scaling = describe_scaling(old, max_iters, changes)
+    if new_root is not None:
+        move_data_root(cfg, new_root)
+    cfg.merge_from_dict(cfg_options)
+    check_override_values(cfg, dataclass_keys, path)
+    if check_data:
+        settle_data_root(cfg, path, new_root)
+    if scaling:
+        print_log(scaling, logger='current')
 
 
-def move_data_root(cfg: Config, new_root: str) -> None:
-    """Point ``data_root`` and every dataset that used it at ``new_root``."""
-    old_root = cfg.get('data_root')
-    for name in DATALOADERS:
-        dataset = cfg.get(name, {}).get('dataset', {})
-        if 'data_root' in dataset and dataset.data_root in (old_root, None):
-            dataset.data_root = new_root
-    cfg.data_root = new_root
+def read_config(path: str) -> Config:
+    """``Config.fromfile``, with the user's mistakes as user errors: a
+    missing file, or a file that does not evaluate (a syntax error, an
+    unknown name, a missing ``_base_``) names the file and the cause.
+
+    Raises:
+        MissingPathError: ``path`` is not a file.
+        ConfigValueError: the file does not evaluate.
+    """
+    if not osp.isfile(path):
+        raise MissingPathError(f'config file not found: {path}')
+    try:
+        return Config.fromfile(path)
+    except Exception as error:  # evaluating the user's own Python file
+        raise ConfigValueError(
+            f'cannot read config {path}: {type(error).__name__}: '
+            f'{error}') from error

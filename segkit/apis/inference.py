@@ -16,7 +16,7 @@ from segkit.models.segmentors.inference_modes import (can_predict_in_bands,
                                                       predict_in_bands)
 from segkit.registry import DATASETS, MODELS, TRANSFORMS
 from segkit.structures import SegDataSample
-from .config import check_override_key, load_config
+from .config import apply_overrides, load_config
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
 # Transforms that read annotations, which inference does not have.
@@ -28,12 +28,14 @@ SCOPE = 'segkit'
 def init_model(config: Union[str, os.PathLike, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
-               cfg_options: Optional[Dict[str, Any]] = None) -> BaseSegmentor:
+               cfg_options: Optional[Dict[str, Any]] = None,
+               strict: bool = True,
+               relax: str = 'pass strict=False') -> BaseSegmentor:
     """Build a segmentor in eval mode, ready for :func:`inference`.
 
     The model comes from segkit's ``MODELS`` registry whatever default
-    scope the caller has set; the checkpoint is loaded weights-only and
-    strictly (:func:`segkit.engine.load_model_weights`).
+    scope the caller has set; the checkpoint is loaded weights-only
+    (:func:`segkit.engine.load_model_weights`). Its data is not needed.
 
     Args:
         config: A config file or a loaded :class:`Config` (not modified).
@@ -41,6 +43,10 @@ def init_model(config: Union[str, os.PathLike, Config],
             initial weights.
         device: Where the model goes.
         cfg_options: Overrides, checked and merged as ``--cfg-options``.
+        strict: Refuse a checkpoint that does not fit the model exactly;
+            ``False`` loads the tensors that fit and warns about the rest.
+        relax: How the caller's user turns ``strict`` off, for the error's
+            advice (a tool: ``'rerun with --no-strict'``).
 
     Returns:
         The model. ``model.cfg`` is the config (its test pipeline is what
@@ -51,16 +57,15 @@ def init_model(config: Union[str, os.PathLike, Config],
     install_checkpoint_safety()
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
-        for key in cfg_options or {}:
-            check_override_key(cfg, key, cfg.filename or '<Config object>')
-        cfg.merge_from_dict(dict(cfg_options or {}))
+        apply_overrides(cfg, cfg_options, cfg.filename or '<Config object>')
     else:
-        cfg = load_config(os.fspath(config), cfg_options)
+        cfg = load_config(os.fspath(config), cfg_options, check_data=False)
     with DefaultScope.overwrite_default_scope(SCOPE):
         model = MODELS.build(cfg.model)
     checkpoint_meta: dict = {}
     if checkpoint is not None:
-        checkpoint_meta = load_model_weights(model, checkpoint).meta
+        checkpoint_meta = load_model_weights(model, checkpoint, strict,
+                                             relax=relax).meta
     model.cfg = cfg
     model.dataset_meta = checkpoint_meta.get(
         'dataset_meta') or _config_dataset_meta(cfg)

@@ -4,6 +4,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from segkit.registry import DATASETS
+from segkit.utils import ConfigValueError, DataError
 
 from .base import BaseSegDataset, check_dir
 from .csv_table import csv_rows
@@ -22,30 +23,33 @@ def read_class_dict(path: str) -> List[Tuple[str, RGB]]:
     rows: List[Tuple[str, RGB]] = []
     seen_names: Dict[str, int] = {}
     seen_colours: Dict[RGB, Tuple[str, int]] = {}
-    for line, fields in csv_rows(path, CSV_HEADER, 'class_dict file'):
+    for line, fields in csv_rows(
+            path, CSV_HEADER, 'class_dict file',
+            "copy the release's class_dict.csv there, or set the dataset's "
+            'class_dict to the path of yours'):
         where = f'{path}, line {line}'
         name = fields[0].strip()
         try:
             colour = tuple(int(v) for v in fields[1:])
         except ValueError:
-            raise ValueError(f'{where}: expected integer r,g,b, got '
-                             f'{fields[1:]}') from None
+            raise DataError(f'{where}: expected integer r,g,b, got '
+                            f'{fields[1:]}') from None
         if not all(0 <= v <= 255 for v in colour):
-            raise ValueError(
+            raise DataError(
                 f'{where}: r,g,b must be in 0..255, got {colour}')
         if name in seen_names:
-            raise ValueError(f'{where}: class {name!r} already defined '
-                             f'on line {seen_names[name]}')
+            raise DataError(f'{where}: class {name!r} already defined '
+                            f'on line {seen_names[name]}')
         if colour in seen_colours:
             other, other_line = seen_colours[colour]
-            raise ValueError(
+            raise DataError(
                 f'{where}: colour {colour} of {name!r} is already used by '
                 f'{other!r} on line {other_line}')
         seen_names[name] = line
         seen_colours[colour] = (name, line)
         rows.append((name, colour))
     if not rows:
-        raise ValueError(f'{path}: no classes after the header')
+        raise DataError(f'{path}: no classes after the header')
     return rows
 
 
@@ -83,10 +87,11 @@ class CamVidDataset(BaseSegDataset):
         rows = read_class_dict(csv_path)
         missing = set(void_classes) - {name for name, _ in rows}
         if missing:
-            raise ValueError(f'void_classes {sorted(missing)} are not in '
-                             f'{csv_path}: expected names from its rows')
+            raise ConfigValueError(
+                f'void_classes {sorted(missing)} are not in {csv_path}: '
+                'expected names from its rows')
         if metainfo and {'classes', 'palette'} & set(metainfo):
-            raise ValueError(
+            raise ConfigValueError(
                 f'CamVidDataset reads classes and palette from {csv_path}; '
                 'edit that file or pass another class_dict instead of '
                 'metainfo classes/palette')

@@ -6,7 +6,7 @@ from typing import (Collection, Dict, List, Optional, Sequence, Set, Tuple,
                     Union)
 
 from segkit.registry import DATASETS
-from segkit.utils import listing
+from segkit.utils import ConfigValueError, DataError, listing
 from .base import BaseSegDataset
 from .rle import read_rle_csv
 
@@ -27,8 +27,9 @@ def split_car_ids(car_ids: Collection[str], val_ratio: float = 0.2,
     """
     ids = sorted(set(car_ids))
     if len(ids) < 2:
-        raise ValueError(f'cannot split {len(ids)} car(s) {ids} into train '
-                         "and val: expected at least 2, or split='all'")
+        raise ConfigValueError(
+            f'cannot split {len(ids)} car(s) {ids} into train and val: '
+            "expected at least 2, or split='all'")
     n_val = min(len(ids) - 1, max(1, round(val_ratio * len(ids))))
     ranked = sorted(ids, key=lambda car: hashlib.sha256(
         f'{seed}:{car}'.encode()).digest())
@@ -100,19 +101,21 @@ class CarvanaDataset(BaseSegDataset):
                  rle_csv: str = 'train_masks.csv',
                  **kwargs) -> None:
         if split not in SPLITS:
-            raise ValueError(f'split {split!r}: expected one of {SPLITS}')
+            raise ConfigValueError(
+                f'split {split!r}: expected one of {SPLITS}')
         if mask_source not in MASK_SOURCES:
-            raise ValueError(f'mask_source {mask_source!r}: expected one of '
-                             f'{MASK_SOURCES}')
+            raise ConfigValueError(f'mask_source {mask_source!r}: expected '
+                                   f'one of {MASK_SOURCES}')
         if not 0 < val_ratio < 1:
-            raise ValueError(f'val_ratio {val_ratio}: expected a fraction '
-                             'strictly between 0 and 1')
+            raise ConfigValueError(f'val_ratio {val_ratio}: expected a '
+                                   'fraction strictly between 0 and 1')
         self.train_ids = _id_list(train_ids, 'train_ids')
         self.val_ids = _id_list(val_ids, 'val_ids')
         both = (self.train_ids or set()) & (self.val_ids or set())
         if both:
-            raise ValueError(f'car ids {sorted(both)} are in both train_ids '
-                             'and val_ids: expected each car on one side')
+            raise ConfigValueError(
+                f'car ids {sorted(both)} are in both train_ids and val_ids: '
+                'expected each car on one side')
         self.split = split
         self.val_ratio = val_ratio
         self.seed = seed
@@ -136,8 +139,8 @@ class CarvanaDataset(BaseSegDataset):
         """``<car>`` of ``<car>_<view><img_suffix>``."""
         car, sep, view = self.stem(img_path).rpartition('_')
         if not (sep and car and view):
-            raise ValueError(f'image {img_path}: expected a name '
-                             f'<car>_<view>{self.img_suffix}')
+            raise DataError(f'image {img_path}: expected a name '
+                            f'<car>_<view>{self.img_suffix}')
         return car
 
     def select_cars(self, cars: Set[str]) -> Set[str]:
@@ -145,7 +148,7 @@ class CarvanaDataset(BaseSegDataset):
         given = (self.train_ids or set()) | (self.val_ids or set())
         unknown = sorted(given - cars)
         if unknown:
-            raise ValueError(
+            raise ConfigValueError(
                 f'{len(unknown)} car id(s) in train_ids/val_ids have no '
                 f"image in {self.data_prefix['img_path']!r}:" +
                 listing(unknown))
@@ -172,8 +175,8 @@ class CarvanaDataset(BaseSegDataset):
         keep = self.select_cars(set(cars.values()))
         pairs = [pair for pair in pairs if cars[pair[0]] in keep]
         if not pairs:
-            raise ValueError(f'split {self.split!r} has no cars: expected '
-                             'non-empty train_ids/val_ids')
+            raise ConfigValueError(f'split {self.split!r} has no cars: '
+                                   'expected non-empty train_ids/val_ids')
         return pairs
 
     def load_data_list(self) -> List[dict]:
@@ -185,7 +188,7 @@ class CarvanaDataset(BaseSegDataset):
             names = [osp.basename(info['img_path']) for info in infos]
             missing = [name for name in names if name not in rles]
             if missing:
-                raise ValueError(
+                raise DataError(
                     f'{len(missing)} image(s) have no row in {self.rle_csv}:'
                     + listing(missing))
             for info, name in zip(infos, names):

@@ -6,30 +6,34 @@ import os
 import os.path as osp
 from typing import Iterator, List, Sequence, Tuple, Union
 
+from segkit.utils import DataError, MissingPathError
 from segkit.utils.fileio import atomic_write
 
 
-def csv_rows(path: str, header: Sequence[str],
-             what: str) -> Iterator[Tuple[int, List[str]]]:
+def csv_rows(path: str, header: Sequence[str], what: str,
+             remedy: str = '') -> Iterator[Tuple[int, List[str]]]:
     """Yield ``(line number, fields)`` per non-blank row after the header.
 
-    A
-    missing file, another header (compared case-insensitively, a BOM
-    allowed) or a row with another number of fields is an error here.
+    A missing file (:class:`~segkit.utils.MissingPathError`, ending with
+    ``remedy``, what the user can do), another header (compared
+    case-insensitively, a BOM allowed) or a row with another number of
+    fields (:class:`~segkit.utils.DataError`) is an error here.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} {path!r} does not exist')
+        raise MissingPathError(
+            f'{what} {path!r} does not exist: expected a csv with the header '
+            f'{",".join(header)}' + (f'; {remedy}' if remedy else ''))
     with open(path, newline='', encoding='utf-8-sig') as f:
         reader = csv.reader(f)
         found = next(reader, [])
         if [field.strip().lower() for field in found] != list(header):
-            raise ValueError(f'{path}, line 1: expected the header '
-                             f'{",".join(header)!r}, got {found}')
+            raise DataError(f'{path}, line 1: expected the header '
+                            f'{",".join(header)!r}, got {found}')
         for fields in reader:
             if not any(field.strip() for field in fields):
                 continue
             if len(fields) != len(header):
-                raise ValueError(
+                raise DataError(
                     f'{path}, line {reader.line_num}: expected '
                     f'{len(header)} fields {",".join(header)}, got '
                     f'{len(fields)}: {fields}')

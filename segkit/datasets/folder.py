@@ -6,7 +6,8 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from segkit.registry import DATASETS
 
-from segkit.utils import listing
+from segkit.utils import (ConfigValueError, DataError, MissingPathError,
+                          listing)
 from .base import BaseSegDataset
 from .transforms.label_maps import check_label_map
 
@@ -17,7 +18,7 @@ def read_stems(path: str) -> List[str]:
     naming the file for a missing or empty file or a repeated name (a
     repeat would weigh that sample twice)."""
     if not osp.isfile(path):
-        raise FileNotFoundError(f'split_file {path!r} does not exist')
+        raise MissingPathError(f'split_file {path!r} does not exist')
     stems: List[str] = []
     lines: Dict[str, int] = {}
     with open(path, encoding='utf-8-sig') as f:
@@ -26,13 +27,13 @@ def read_stems(path: str) -> List[str]:
             if not stem:
                 continue
             if stem in lines:
-                raise ValueError(f'{path}, line {line}: {stem!r} is already '
-                                 f'listed on line {lines[stem]}')
+                raise DataError(f'{path}, line {line}: {stem!r} is already '
+                                f'listed on line {lines[stem]}')
             lines[stem] = line
             stems.append(stem)
     if not stems:
-        raise ValueError(f'split_file {path} lists no samples: expected one '
-                         'image name (without suffix) per line')
+        raise DataError(f'split_file {path} lists no samples: expected one '
+                        'image name (without suffix) per line')
     return stems
 
 
@@ -86,14 +87,15 @@ class FolderSegDataset(BaseSegDataset):
                  **kwargs) -> None:
         classes = (metainfo or {}).get('classes')
         if not classes:
-            raise ValueError('FolderSegDataset needs metainfo=dict(classes='
-                             '(...)): the class names, in class-id order')
+            raise ConfigValueError(
+                'FolderSegDataset needs metainfo=dict(classes=(...)): the '
+                'class names, in class-id order')
         if label_map is not None:
             check_label_map(label_map, ignore_index)
             unknown = sorted({c for c in label_map.values()
                               if c >= len(classes) and c != ignore_index})
             if unknown:
-                raise ValueError(
+                raise ConfigValueError(
                     f'label_map {label_map} maps to class ids {unknown}, but '
                     f'there are {len(classes)} classes {tuple(classes)}: '
                     f'expected ids below {len(classes)} or ignore_index '
@@ -123,7 +125,7 @@ class FolderSegDataset(BaseSegDataset):
         by_stem = {self.stem(img): (img, seg) for img, seg in pairs}
         unknown = [s for s in wanted if s not in by_stem]
         if unknown:
-            raise ValueError(
+            raise DataError(
                 f'{len(unknown)} name(s) in {self.split_file} have no image '
                 f"{'<name>' + self.img_suffix} in "
                 f"{self.data_prefix['img_path']!r}:" + listing(unknown))

@@ -14,6 +14,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from segkit.utils import DataError
 from .csv_table import csv_rows
 
 CSV_HEADER = ['img', 'rle_mask']
@@ -100,8 +101,8 @@ def read_rle_csv(path: str) -> Dict[str, str]:
     for line, (name, rle) in csv_rows(path, CSV_HEADER, 'RLE csv'):
         name = name.strip()
         if name in rles:
-            raise ValueError(f'{path}, line {line}: image {name!r} '
-                             f'already has a mask on line {lines[name]}')
+            raise DataError(f'{path}, line {line}: image {name!r} '
+                            f'already has a mask on line {lines[name]}')
         rles[name] = rle.strip()
         lines[name] = line
     return rles

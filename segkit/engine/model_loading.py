@@ -44,7 +44,8 @@ def read_checkpoint(checkpoint: str, map_location: Any = 'cpu'
 
 def load_model_weights(model: nn.Module, checkpoint: str,
                        strict: bool = True,
-                       map_location: Any = 'cpu') -> LoadReport:
+                       map_location: Any = 'cpu',
+                       relax: str = 'load with strict=False') -> LoadReport:
     """Load a checkpoint's weights into ``model``.
 
     Args:
@@ -55,6 +56,8 @@ def load_model_weights(model: nn.Module, checkpoint: str,
             nothing is loaded. Otherwise the tensors that fit are loaded and
             the rest is logged as a warning.
         map_location: Where tensors go.
+        relax: How the user turns ``strict`` off, for the error's advice
+            (:func:`~segkit.utils.enforce_fit`).
 
     Returns:
         The fit report, with the checkpoint's ``meta``.
@@ -62,7 +65,7 @@ def load_model_weights(model: nn.Module, checkpoint: str,
     state, meta = read_checkpoint(checkpoint, map_location)
     report = compare_state_dicts(model, state, checkpoint)
     report.meta = meta
-    enforce_fit(report, strict)
+    enforce_fit(report, strict, relax)
     fitting = OrderedDict((key, state[key]) for key in report.loaded)
     fitting._metadata = state._metadata
     model.load_state_dict(fitting, strict=False)

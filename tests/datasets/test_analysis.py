@@ -199,4 +199,4 @@ def test_tool_writes_stats_weights_and_chart(tmp_path, camvid_sample_root):
          f'data_root={tmp_path / "missing"}'],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and 'Traceback' not in bad.stderr
-    assert bad.stderr.startswith('error: data_root')
+    assert bad.stderr.startswith('error: --cfg-options data_root=')

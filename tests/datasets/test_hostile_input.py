@@ -22,6 +22,7 @@ from segkit.datasets import CamVidDataset, FolderSegDataset
 from segkit.structures import SKIPPED_SAMPLES_KEY
 from segkit.engine.hooks import BadSampleHook
 from segkit.datasets.transforms import LoadSegMap
+from segkit.utils import DataError
 
 PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadSegMap'),
             dict(type='PackSegInputs')]
@@ -145,30 +146,30 @@ class Case(NamedTuple):
 
 
 CASES: Dict[str, Case] = {
-    'truncated PNG image': Case('camvid', 'img', truncate, ValueError,
+    'truncated PNG image': Case('camvid', 'img', truncate, DataError,
                                 'cannot decode image .*truncated'),
-    'truncated PNG mask': Case('camvid', 'mask', truncate, ValueError,
+    'truncated PNG mask': Case('camvid', 'mask', truncate, DataError,
                                'cannot decode segmentation map'),
-    'truncated JPEG image': Case('folder-png', 'img', truncate, ValueError,
+    'truncated JPEG image': Case('folder-png', 'img', truncate, DataError,
                                  'cannot decode image'),
-    'truncated GIF mask': Case('folder-gif', 'mask', truncate, ValueError,
+    'truncated GIF mask': Case('folder-gif', 'mask', truncate, DataError,
                                'cannot decode segmentation map'),
-    'zero-byte image': Case('camvid', 'img', empty, ValueError,
+    'zero-byte image': Case('camvid', 'img', empty, DataError,
                             r'is empty \(0 bytes\)'),
-    'zero-byte mask': Case('camvid', 'mask', empty, ValueError,
+    'zero-byte mask': Case('camvid', 'mask', empty, DataError,
                            r'is empty \(0 bytes\)'),
     'mask of another size': Case('camvid', 'mask', half_size_mask,
-                                 ValueError, r'is 180x240 \(HxW\) but image '
+                                 DataError, r'is 180x240 \(HxW\) but image '
                                  r'.* is 360x480: expected the same size'),
     'grey mask, palette expected': Case(
-        'camvid', 'mask', grey_mask, ValueError,
+        'camvid', 'mask', grey_mask, DataError,
         r'single-channel \(grey\).*expected a colour mask'),
     'RGB mask, index expected': Case(
-        'folder-png', 'mask', colour_mask, ValueError,
+        'folder-png', 'mask', colour_mask, DataError,
         r'has shape \(360, 480, 3\) \(a colour image\): expected one '
         'channel of class indices'),
     'non-UTF-8 name, truncated': Case('camvid', 'img', non_utf8_truncated,
-                                      ValueError, 'cannot decode image'),
+                                      DataError, 'cannot decode image'),
     'symlink loop': Case('camvid', 'img', link_loop, OSError,
                          'Too many levels of symbolic links.*is a symbolic '
                          "link to 'partner.lnk'"),
@@ -337,7 +338,9 @@ def test_skip_count_reaches_the_training_log(tmp_path, frames,
     bad = tmp_path / 'val' / f'{frames[BAD][0]}.png'
     truncate(bad)
     runner = Runner(
-        model=dict(type='UNet', num_classes=11, base_channels=4, depth=2,
+        model=dict(type='EncoderDecoder',
+                   backbone=dict(type='UNetEncoder', base_channels=4, depth=2),
+                   decode_head=dict(type='UNetHead', num_classes=11),
                    data_preprocessor=dict(type='SegDataPreProcessor',
                                           size_divisor=4)),
         work_dir=str(tmp_path / 'work'),

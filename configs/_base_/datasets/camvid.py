@@ -4,6 +4,13 @@ dataset_type = 'CamVidDataset'
 # sits in ../shared. Elsewhere: CAMVID_ROOT=/path, or --cfg-options
 # data_root=/path (tools/train.py points every dataloader at it).
 data_root = '{{$CAMVID_ROOT:../shared/data/camvid}}'
+# Where the default is missing (a fresh clone), the tools use the bundled
+# 16-frame sample and say so; a root set by CAMVID_ROOT or data_root= must
+# exist (segkit.apis.data_roots).
+data_source = dict(
+    env='CAMVID_ROOT', default='../shared/data/camvid',
+    sample='data/camvid_sample',
+    layout='train/, train_labels/, val/, val_labels/ and class_dict.csv')
 native_scale = (480, 360)  # (w, h), as mmcv's Resize takes it
 crop_size = (352, 480)  # (h, w)
 

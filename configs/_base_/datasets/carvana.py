@@ -3,6 +3,14 @@
 # with the real 1918x1280 set, set scale=(959, 640) and crop_size to taste.
 dataset_type = 'CarvanaDataset'
 data_root = '{{$CARVANA_ROOT:../shared/data/carvana_format}}'
+# Where the default is missing (a fresh clone), the tools use the bundled
+# 3-car sample and say so; a root set by CARVANA_ROOT or data_root= must
+# exist (segkit.apis.data_roots).
+data_source = dict(
+    env='CARVANA_ROOT', default='../shared/data/carvana_format',
+    sample='data/carvana_sample',
+    layout='train/<car>_<view>.jpg and train_masks/<car>_<view>_mask.gif '
+    '(or train_masks.csv)')
 scale = (480, 360)  # (w, h)
 crop_size = (320, 320)  # (h, w)
 

@@ -3,6 +3,20 @@
 # Grey PNGs load as 3 equal channels, so ImageNet-style models work as is.
 dataset_type = 'FolderSegDataset'
 data_root = '{{$ISBI_ROOT:../shared/data/isbi_membrane}}'
+# Where the default is missing (a fresh clone), the tools use the bundled
+# 4-slice sample, split 3 + 1, and say so; a root set by ISBI_ROOT or
+# data_root= must exist (segkit.apis.data_roots).
+data_source = dict(
+    env='ISBI_ROOT', default='../shared/data/isbi_membrane',
+    sample='data/isbi_sample', layout='images/NN.png and labels/NN.png',
+    sample_overrides={
+        'train_dataloader.dataset.split_file':
+        '{{ fileDirname }}/isbi_splits/sample_train.txt',
+        'val_dataloader.dataset.split_file':
+        '{{ fileDirname }}/isbi_splits/sample_val.txt',
+        'test_dataloader.dataset.split_file':
+        '{{ fileDirname }}/isbi_splits/sample_val.txt',
+    })
 crop_size = (256, 256)
 isbi = dict(
     type=dataset_type,

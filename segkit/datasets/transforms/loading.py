@@ -18,7 +18,7 @@ from mmengine import fileio
 from PIL import Image
 
 from segkit.registry import TRANSFORMS
-from segkit.utils import printable
+from segkit.utils import ConfigValueError, DataError, printable
 from ..rle import rle_decode
 from .label_maps import apply_label_map, palette_to_classes
 
@@ -44,15 +44,15 @@ def read_bytes(path: str, backend_args: Optional[dict] = None) -> bytes:
             '(dangling, or a loop of links): expected an image file'
         ) from error
     if not data:
-        raise ValueError(f'{printable(path)} is empty (0 bytes): expected an '
-                         'image file')
+        raise DataError(f'{printable(path)} is empty (0 bytes): expected an '
+                        'image file')
     return data
 
 
-def _undecodable(path: str, what: str) -> ValueError:
-    return ValueError(f'cannot decode {what} {printable(path)}: expected a '
-                      'readable image file, it is corrupt, truncated or not '
-                      'an image')
+def _undecodable(path: str, what: str) -> DataError:
+    return DataError(f'cannot decode {what} {printable(path)}: expected a '
+                     'readable image file, it is corrupt, truncated or not '
+                     'an image')
 
 
 def _is_palette_png(data: bytes) -> bool:
@@ -136,9 +136,10 @@ def _read_mat(data: bytes, path: str, key: Optional[str]) -> np.ndarray:
     masks. scipy reads it when installed; segkit does not depend on it."""
     shown = printable(path)
     if key is None:
-        raise ValueError(f'{shown} is a MATLAB file: expected mat_key in the '
-                         'data info (e.g. FolderSegDataset(mat_key=...)) '
-                         'naming the variable that holds the mask')
+        raise ConfigValueError(
+            f'{shown} is a MATLAB file: expected mat_key in the data info '
+            '(e.g. FolderSegDataset(mat_key=...)) naming the variable that '
+            'holds the mask')
     try:
         from scipy.io import loadmat
     except ImportError:
@@ -148,9 +149,9 @@ def _read_mat(data: bytes, path: str, key: Optional[str]) -> np.ndarray:
     try:
         arrays = loadmat(io.BytesIO(data))
     except Exception as e:  # scipy raises several types, e.g. for v7.3
-        raise ValueError(f'cannot read the MATLAB mask {shown}: {e} '
-                         "(scipy reads MATLAB's -v7 files and older; resave "
-                         '-v7.3 ones with -v7)') from e
+        raise DataError(f'cannot read the MATLAB mask {shown}: {e} '
+                        "(scipy reads MATLAB's -v7 files and older; resave "
+                        '-v7.3 ones with -v7)') from e
     if key not in arrays:
         names = sorted(k for k in arrays if not k.startswith('__'))
         raise KeyError(f'{shown} has no variable {key!r} (mat_key): it '
@@ -194,7 +195,7 @@ def _colour_mask(seg: np.ndarray, shown: str,
     if seg.ndim == 3:
         return seg
     if any(len(set(colour)) > 1 for colour in palette):
-        raise ValueError(
+        raise DataError(
             f'segmentation map {shown} is single-channel (grey), but the '
             f'dataset maps RGB colours to classes (palette '
             f'{[list(c) for c in palette[:3]]}...): expected a colour mask '
@@ -209,12 +210,12 @@ def _rle_mask(results: dict) -> np.ndarray:
              f'in {printable(results["seg_map_path"])}')
     size = results.get('ori_shape')
     if size is None:
-        raise ValueError(f'{where} takes its size from the image: expected '
-                         'LoadImageFromFile before LoadSegMap')
+        raise ConfigValueError(f'{where} takes its size from the image: '
+                               'expected LoadImageFromFile before LoadSegMap')
     try:
         return rle_decode(results['seg_map_rle'], size[:2])
     except ValueError as e:
-        raise ValueError(f'{where}: {e}') from None
+        raise DataError(f'{where}: {e}') from None
 
 
 def load_raw_seg_map(results: dict,
@@ -240,13 +241,13 @@ def load_raw_seg_map(results: dict,
     if palette is not None:
         return _colour_mask(seg, shown, palette)
     if seg.ndim != 2:
-        raise ValueError(
+        raise DataError(
             f'segmentation map {shown} has shape {seg.shape} (a colour '
             'image): expected one channel of class indices, or a '
             'palette in the data info to decode a colour mask')
     if not np.issubdtype(seg.dtype, np.integer):
-        raise ValueError(f'segmentation map {shown} has dtype '
-                         f'{seg.dtype}: expected integer classes')
+        raise DataError(f'segmentation map {shown} has dtype '
+                        f'{seg.dtype}: expected integer classes')
     return seg
 
 
@@ -302,12 +303,12 @@ class LoadSegMap(BaseTransform):
                 seg = apply_label_map(seg, results['label_map'],
                                       ignore_index)
             except ValueError as e:
-                raise ValueError(f'segmentation map {shown}: {e}') from None
+                raise DataError(f'segmentation map {shown}: {e}') from None
         elif seg.dtype != np.uint8:
             seg = seg.astype(np.int64)
         img_size = results.get('ori_shape')
         if img_size is not None and tuple(img_size[:2]) != seg.shape:
-            raise ValueError(
+            raise DataError(
                 f'segmentation map {shown} is {seg.shape[0]}x{seg.shape[1]} '
                 f'(HxW) but image {printable(str(results.get("img_path")))} '
                 f'is {img_size[0]}x{img_size[1]}: expected the same size')

@@ -20,12 +20,17 @@ class CheckpointFitHook(Hook):
         strict: Stop with :class:`~segkit.utils.CheckpointMismatchError`
             on any difference; ``False`` only logs what does not fit (for
             fine-tuning to another head).
+        relax: How the user turns ``strict`` off, the end of the error's
+            advice; tools with a ``--no-strict`` flag name it here.
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, strict: bool = True) -> None:
+    def __init__(self, strict: bool = True,
+                 relax: str = "set dict(type='CheckpointFitHook', "
+                 'strict=False) in custom_hooks') -> None:
         self.strict = strict
+        self.relax = relax
 
     def before_run(self, runner) -> None:
         # What load_or_resume will load; MMEngine has no public accessor.
@@ -35,4 +40,5 @@ class CheckpointFitHook(Hook):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         state, _ = read_checkpoint(checkpoint)
-        enforce_fit(compare_state_dicts(model, state, checkpoint), self.strict)
+        enforce_fit(compare_state_dicts(model, state, checkpoint),
+                    self.strict, self.relax)

@@ -1,0 +1,187 @@
+"""What every tool's command line shares: ``--cfg-options`` values that may
+be whole dicts, and one clear line for the user's own mistakes.
+
+A tool ends with ``run_tool(main)``. A :class:`~segkit.utils.SegkitUserError`
+(a bad config key or value, a missing path, unreadable data, a checkpoint
+that does not fit) is printed as ``error: <message>`` on stderr and the tool
+exits with status 1, without a traceback; any other exception is a bug and
+keeps its traceback. ``--debug`` or ``SEGKIT_DEBUG=1`` shows the traceback
+of a user error too.
+"""
+import argparse
+import ast
+import os
+import sys
+from typing import Any, Callable, Optional, Sequence
+
+from mmengine.config import DictAction
+
+from segkit.utils import MissingPathError, SegkitUserError
+
+DEBUG_FLAG = '--debug'
+DEBUG_ENV = 'SEGKIT_DEBUG'
+#: The end of a checkpoint-mismatch error's advice in the tools.
+NO_STRICT_ADVICE = 'rerun with --no-strict'
+# What a dict value may call: dict(a=1) as MMEngine configs write them.
+_DICT_CALL = 'dict'
+
+
+def add_debug_arg(parser: argparse.ArgumentParser) -> None:
+    """``--debug``: what :func:`run_tool` reads to keep tracebacks."""
+    parser.add_argument(
+        DEBUG_FLAG, action='store_true',
+        help=f'show the traceback of a user error too (or set {DEBUG_ENV}=1)')
+
+
+def debug_requested(argv: Optional[Sequence[str]] = None) -> bool:
+    """``--debug`` among the arguments, or ``SEGKIT_DEBUG`` set (not 0)."""
+    argv = sys.argv[1:] if argv is None else argv
+    return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, '0') not in ('',
+                                                                      '0')
+
+
+def user_message(error: SegkitUserError) -> str:
+    """The message of a user error, without the worker traceback torch
+    prepends when it re-raises an error of a DataLoader worker."""
+    message = str(error)
+    if 'Original Traceback' not in message:
+        return message
+    cls = type(error)
+    return message.rsplit(f'{cls.__module__}.{cls.__qualname__}: ',
+                          1)[-1].rstrip()
+
+
+def run_tool(main: Callable[[], Any]) -> None:
+    """Run a tool's ``main``: a user error becomes one line on stderr and
+    exit status 1; anything else propagates with its traceback.
+
+    Args:
+        main: The tool's entry point, called without arguments.
+    """
+    try:
+        main()
+    except SegkitUserError as error:
+        if debug_requested():
+            raise
+        print(f'error: {user_message(error)}', file=sys.stderr)
+        sys.exit(1)
+
+
+def parse_override_value(text: str) -> Any:
+    """A ``--cfg-options`` value: MMEngine's syntax (``1``, ``a,b``,
+    ``[1,(2,3)]``, bare words as strings), plus whole dicts, as a config
+    writes them: ``dict(mode='slide',crop_size=128)`` or ``{'mode': ...}``,
+    nested and in lists.
+
+    MMEngine's parser recurses forever on ``dict(...)`` (it splits on the
+    first comma outside brackets, and ``dict(`` opens one it never finds
+    closed), so any value that holds a dict is read as a Python literal.
+
+    Raises:
+        ValueError: unbalanced brackets, or a dict value that is not a
+            literal.
+    """
+    if 'dict(' not in text and '{' not in text:
+        try:
+            return DictAction._parse_iterable(text)
+        except AssertionError:  # MMEngine's check for balanced brackets
+            raise ValueError('unbalanced brackets') from None
+    try:
+        return _literal(ast.parse(text.strip(), mode='eval').body)
+    except SyntaxError as e:
+        raise ValueError(f'not a Python literal ({e.msg})') from None
+
+
+def _literal(node: ast.AST) -> Any:
+    """Evaluate literals, containers, ``dict(k=v)`` and bare words (as
+    strings), nothing else."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.UnaryOp) and isinstance(
+            node.op, (ast.USub, ast.UAdd)):
+        value = _literal(node.operand)
+        if isinstance(value, (int, float)):
+            return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(item) for item in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_literal(k): _literal(v)
+                for k, v in zip(node.keys, node.values)}
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == _DICT_CALL and not node.args
+            and all(k.arg is not None for k in node.keywords)):
+        return {k.arg: _literal(k.value) for k in node.keywords}
+    raise ValueError(f'{ast.unparse(node)!r} is not a literal, a list, a '
+                     'tuple or a dict')
+
+
+class OverrideAction(argparse.Action):
+    """``--cfg-options KEY=VALUE ...`` into a dict, values parsed by
+    :func:`parse_override_value`; a malformed item is a usage error
+    naming it."""
+
+    def __call__(self, parser: argparse.ArgumentParser,
+                 namespace: argparse.Namespace,
+                 values: Optional[Sequence[str]],
+                 option_string: Optional[str] = None) -> None:
+        options = dict(getattr(namespace, self.dest, None) or {})
+        for item in values or ():
+            key, sep, text = item.partition('=')
+            if not sep or not key:
+                parser.error(f'{option_string} {item!r}: expected KEY=VALUE, '
+                             'e.g. train_cfg.max_iters=1000')
+            try:
+                options[key] = parse_override_value(text)
+            except ValueError as e:
+                parser.error(f'{option_string} {item}: {e}')
+        setattr(namespace, self.dest, options)
+
+
+def add_override_arg(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--cfg-options``, with ``example`` in its help."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=OverrideAction, default={},
+        metavar='KEY=VALUE',
+        help=f'override config keys, e.g. {example}; a value may be a whole '
+        "dict: \"model.test_cfg=dict(mode='slide',crop_size=512,"
+        "stride=384)\"")
+
+
+def add_strict_arg(parser: argparse.ArgumentParser) -> None:
+    """``--strict/--no-strict``: whether a checkpoint must fit exactly."""
+    parser.add_argument(
+        '--strict', action=argparse.BooleanOptionalAction, default=True,
+        help='refuse a checkpoint whose tensors do not all fit the model '
+        '(default); --no-strict loads those that fit and lists the rest, '
+        'e.g. to fine-tune onto another head')
+
+
+def configure_checkpoint_fit(cfg: Any, strict: bool) -> None:
+    """Set the strictness of ``cfg``'s ``CheckpointFitHook`` (found by
+    type; added if the config has none) and make its error name the flag.
+
+    Args:
+        cfg: A loaded config, changed in place.
+        strict: The ``--strict/--no-strict`` value.
+    """
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(_is_fit_hook(hook) for hook in hooks):
+        hooks.append(dict(type='CheckpointFitHook'))
+    cfg.custom_hooks = [
+        dict(hook, strict=strict, relax=NO_STRICT_ADVICE)
+        if _is_fit_hook(hook) else hook for hook in hooks]
+
+
+def _is_fit_hook(hook: Any) -> bool:
+    return isinstance(hook, dict) and hook.get('type') in (
+        'CheckpointFitHook', 'segkit.CheckpointFitHook')
+
+
+def require_file(path: str, what: str) -> str:
+    """``path`` if it is a file, else a one-line user error naming it."""
+    if not os.path.isfile(path):
+        raise MissingPathError(f'{what} not found: {path}')
+    return path

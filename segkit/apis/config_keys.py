@@ -1,0 +1,407 @@
+"""Which keys a config accepts where: the check behind ``--cfg-options``.
+
+MMEngine merges an override into the config whatever its key, so a misspelt
+key is silently added and the run goes on without the change, or fails with
+a ``TypeError`` once the whole Runner is built. Here every key is checked
+before the merge against what the component at that place accepts: the keys
+the config spells, plus the parameters of the class its ``type`` names
+(looked up in segkit's registries, which fall back to MMEngine's), followed
+through ``**kwargs`` to the parent classes and into config dataclasses
+(``test_cfg`` -> ``InferenceConfig``) and ``TypedDict`` arguments
+(``data_prefix``). Where nothing is known about a place, any key passes.
+"""
+import dataclasses
+import difflib
+import inspect
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from mmengine.config import Config
+from mmengine.registry import DefaultScope, Registry
+from mmengine.runner import Runner
+from torch.utils.data import DataLoader
+
+import segkit.registry as segkit_registry
+from segkit.utils import ConfigValueError, SegkitUserError
+
+# The keys an error message lists when none is close to the misspelt one.
+MAX_SHOWN = 12
+# Scope of the registries components are looked up in, as the tools run.
+SCOPE = 'segkit'
+
+
+class ConfigKeyError(SegkitUserError, KeyError):
+    """An override names a key the config and its components do not take."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Place:
+    """What a config dict at one place of the tree takes, besides its keys.
+
+    Attributes:
+        target: A class, function, dataclass or ``TypedDict`` whose
+            parameters (fields) are the keys; ``None``: the ``type`` the
+            dict names, else ``default_type``.
+        default_type: The type the builder uses when the dict names none,
+            or a function of the dict that returns it.
+        extra: Keys the builder takes out before it calls the target.
+        children: Places of some keys, where the target's parameters say
+            too little (the Runner's dicts that may leave ``type`` out).
+        default: The parameter's default, where the config leaves it out:
+            a value that is not a dict (``betas=(0.9, 0.999)``) has no keys.
+    """
+    target: Any = None
+    default_type: Union[None, str, Callable[[dict], str]] = None
+    extra: Tuple[str, ...] = ()
+    children: Optional[Dict[str, 'Place']] = None
+    default: Any = None
+
+
+def _train_loop_type(node: dict) -> str:
+    return ('EpochBasedTrainLoop' if node.get('by_epoch')
+            else 'IterBasedTrainLoop')
+
+
+#: What ``Runner.from_cfg`` builds from its top-level dicts that may leave
+#: ``type`` out (``mmengine.runner.Runner.build_*``).
+RUNNER_PLACES: Dict[str, Place] = {
+    'train_cfg': Place(default_type=_train_loop_type, extra=('by_epoch', )),
+    'val_cfg': Place(default_type='ValLoop'),
+    'test_cfg': Place(default_type='TestLoop'),
+    'optim_wrapper': Place(default_type='OptimWrapper',
+                           extra=('constructor', 'paramwise_cfg')),
+    'log_processor': Place(default_type='LogProcessor'),
+    'visualizer': Place(default_type='Visualizer'),
+    'randomness': Place(target=Runner.set_randomness),
+    **{name: Place(target=DataLoader)
+       for name in ('train_dataloader', 'val_dataloader', 'test_dataloader')},
+}
+TOP_LEVEL = Place(target=Runner, children=RUNNER_PLACES)
+NOTHING_KNOWN = Place()
+
+
+def _registries() -> List[Registry]:
+    return [value for value in vars(segkit_registry).values()
+            if isinstance(value, Registry) and value.scope == SCOPE]
+
+
+def resolve_type(type_name: Any) -> Optional[Any]:
+    """The class (or function) a config ``type`` names, from segkit's
+    registries and their MMEngine parents; ``None`` if none has it."""
+    if not isinstance(type_name, str):
+        return type_name if callable(type_name) else None
+    with DefaultScope.overwrite_default_scope(SCOPE):
+        for registry in _registries():
+            try:
+                found = registry.get(type_name)
+            except RuntimeError:  # a dotted name that imports nothing
+                found = None
+            if found is not None:
+                return found
+    return None
+
+
+def registered_names() -> List[str]:
+    """Every name a config ``type`` may take, for suggestions."""
+    names = set()
+    for registry in _registries():
+        while registry is not None:
+            names.update(registry.module_dict)
+            registry = registry.parent
+    return sorted(names)
+
+
+def _schema_in(annotation: Any) -> Any:
+    """A dataclass or ``TypedDict`` inside an annotation (``Optional``,
+    ``Union``), else ``None``."""
+    if inspect.isclass(annotation) and (
+            dataclasses.is_dataclass(annotation)
+            or typing.is_typeddict(annotation)):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _schema_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _init_functions(target: Any) -> Tuple[List[Callable], bool]:
+    """The functions whose parameters ``target`` accepts, and whether that
+    is all: a class's ``__init__``, then, while one takes ``**kwargs``, the
+    next one up the MRO. Reaching ``object`` means the ``**kwargs`` go
+    somewhere this cannot see."""
+    if not inspect.isclass(target):
+        return [target], True
+    functions = []
+    for cls in target.__mro__:
+        init = cls.__dict__.get('__init__')
+        if init is None:
+            continue
+        if cls is object:
+            return functions, False
+        functions.append(init)
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):  # no signature to read
+            return functions, False
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return functions, True
+    return functions, False
+
+
+def accepted_keys(target: Any) -> Tuple[Dict[str, Place], bool]:
+    """The keys ``target`` accepts, each with the place it leads to, and
+    whether those are all of them.
+
+    Args:
+        target: A class or function (its parameters), a dataclass or a
+            ``TypedDict`` (its fields).
+    """
+    if dataclasses.is_dataclass(target):
+        hints = typing.get_type_hints(target)
+        return {f.name: Place(_schema_in(hints.get(f.name)))
+                for f in dataclasses.fields(target)}, True
+    if typing.is_typeddict(target):
+        return {name: Place(_schema_in(hint)) for name, hint in
+                typing.get_type_hints(target).items()}, True
+    functions, complete = _init_functions(target)
+    names = [name for function in functions
+             for name, param in inspect.signature(function).parameters.items()
+             if name != 'self' and param.kind in (param.POSITIONAL_OR_KEYWORD,
+                                                  param.KEYWORD_ONLY)]
+    # A subclass may re-declare a parameter with a looser annotation
+    # (``test_cfg: dict``) than the base that builds it: any __init__ up
+    # the MRO may say what the value is.
+    everywhere = [cls.__dict__['__init__'] for cls in target.__mro__[:-1]
+                  if '__init__' in cls.__dict__
+                  ] if inspect.isclass(target) else functions
+    schemas: Dict[str, Any] = {}
+    for function in everywhere:
+        for name, schema in _parameter_schemas(function).items():
+            schemas.setdefault(name, schema)
+    defaults = {name: param.default for function in reversed(functions)
+                for name, param in inspect.signature(
+                    function).parameters.items()
+                if param.default is not param.empty}
+    return {name: Place(schemas.get(name), default=defaults.get(name))
+            for name in names}, complete
+
+
+def _parameter_schemas(function: Callable) -> Dict[str, Any]:
+    """``{parameter: dataclass or TypedDict}`` from annotations and
+    defaults."""
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # unresolvable forward references: no schemas
+        hints = {}
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return {}
+    found = {}
+    for name, param in params.items():
+        schema = _schema_in(hints.get(name))
+        if schema is None and dataclasses.is_dataclass(param.default):
+            schema = type(param.default)
+        if schema is not None:
+            found[name] = schema
+    return found
+
+
+def _component(node: Any, place: Place) -> Tuple[Any, str]:
+    """The target that decides a dict's keys, and how to name it."""
+    if place.target is not None:
+        return place.target, getattr(place.target, '__qualname__', '')
+    if not isinstance(node, dict):
+        node = {}
+    type_name = node.get('type')
+    if type_name is None and place.default_type is not None:
+        type_name = (place.default_type(node) if callable(place.default_type)
+                     else place.default_type)
+    if type_name is None:
+        return None, ''
+    shown = type_name if isinstance(type_name, str) else getattr(
+        type_name, '__name__', repr(type_name))
+    return resolve_type(type_name), shown
+
+
+def _options(node: Any, place: Place
+             ) -> Tuple[Optional[Dict[str, Place]], str]:
+    """The keys a dict at ``place`` takes, each with its place; ``None``
+    when any key goes. Also the component's name, for messages."""
+    spelled = dict.fromkeys(node, NOTHING_KNOWN) if isinstance(
+        node, dict) else {}
+    target, name = _component(node, place)
+    if target is None:
+        # A dict the config spells and no component explains is closed to
+        # its own keys; of one it does not spell, nothing is known.
+        unknown_type = isinstance(node, dict) and 'type' in node
+        return (None if node is None or unknown_type else spelled), name
+    keys, complete = accepted_keys(target)
+    if not complete:
+        return None, name
+    return {**spelled, **keys, **(place.children or {}),
+            **dict.fromkeys(place.extra + ('type', '_delete_'),
+                            NOTHING_KNOWN)}, name
+
+
+def _refuse(dotted_key: str, where: str, name: str, path: str, part: str,
+            options: Dict[str, Place], node: Any) -> ConfigKeyError:
+    """The error for ``part``, with the closest key at this place or, when
+    none is close, in a component one level down (``model.base_channels``
+    -> ``model.backbone.base_channels``)."""
+    prefix = '' if where == 'the top level' else f'{where}.'
+    hint = [prefix + match
+            for match in difflib.get_close_matches(part, list(options), n=1)]
+    if not hint:
+        deeper = [(f'{prefix}{key}.{name}', name)
+                  for key, child in (node or {}).items()
+                  if isinstance(child, dict) and key in options
+                  for name in _options(child, options[key])[0] or ()]
+        match = difflib.get_close_matches(part, [n for _, n in deeper], n=1)
+        hint = [full for full, name in deeper if name in match][:1]
+    shown = sorted(set(options) - {'type', '_delete_'})
+    expected = ', '.join(shown[:MAX_SHOWN]) + (
+        ', ...' if len(shown) > MAX_SHOWN else '')
+    component = f' ({name})' if name else ''
+    return ConfigKeyError(
+        f"--cfg-options {dotted_key}: {where}{component} of {path} has no "
+        f"key '{part}'" + (f"; did you mean '{hint[0]}'?" if hint else
+                           f'; expected one of: {expected}'))
+
+
+def check_override_key(cfg: Config, dotted_key: str, path: str,
+                       value: Any = None) -> List[str]:
+    """Refuse an override whose key no component at its place accepts.
+
+    Args:
+        cfg: The config the override goes into (not modified).
+        dotted_key: ``--cfg-options`` key, e.g. ``model.test_cfg.mode``.
+        path: The config file, for messages.
+        value: The override's value; a dict's keys (and a list's dicts')
+            are checked as if each were spelt out.
+
+    Returns:
+        The dotted keys of config dataclasses the override goes into (e.g.
+        ``model.test_cfg``), to check their values after the merge with
+        :func:`check_override_values`.
+
+    Raises:
+        ConfigKeyError: naming the key, the place and the component, with
+            the closest valid name.
+    """
+    node: Any = cfg._cfg_dict.to_dict()
+    place = TOP_LEVEL
+    parts = dotted_key.split('.')
+    schemas = []
+    for depth, part in enumerate(parts):
+        where = '.'.join(parts[:depth]) or 'the top level'
+        if isinstance(node, (list, tuple)):
+            if not (part.isdigit() and int(part) < len(node)):
+                raise ConfigKeyError(
+                    f'--cfg-options {dotted_key}: {where} of {path} is a '
+                    f'list of {len(node)}; expected an index 0 to '
+                    f'{len(node) - 1}, got {part!r}')
+            node = node[int(part)]
+            continue
+        if node is None and place.target is None and not isinstance(
+                place.default, (dict, type(None))):
+            raise ConfigKeyError(
+                f'--cfg-options {dotted_key}: {where} of {path} is '
+                f'{place.default!r} by default, not a dict, so it has no key '
+                f'{part!r}')
+        if node is not None and not isinstance(node, dict):
+            raise ConfigKeyError(
+                f'--cfg-options {dotted_key}: {where} of {path} is '
+                f'{node!r}, not a dict, so it has no key {part!r}')
+        options, name = _options(node, place)
+        if options is None:
+            return schemas
+        if part not in options:
+            raise _refuse(dotted_key, where, name, path, part, options, node)
+        place = options[part]
+        node = node.get(part) if isinstance(node, dict) else None
+        if dataclasses.is_dataclass(place.target):
+            schemas.append('.'.join(parts[:depth + 1]))
+    _check_value(value, node, place, dotted_key, path)
+    return schemas
+
+
+def _check_value(value: Any, node: Any, place: Place, dotted_key: str,
+                 path: str) -> None:
+    """Check the keys of a dict (or a list of dicts) given as a value."""
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_value(item, None, NOTHING_KNOWN, f'{dotted_key}.{index}',
+                         path)
+        return
+    if not isinstance(value, dict):
+        if dotted_key.rsplit('.', 1)[-1] == 'type':
+            _check_type(value, dotted_key)
+        return
+    if 'type' in value:
+        _check_type(value['type'], f'{dotted_key}.type')
+    # The dict the value merges into, unless it replaces it (_delete_);
+    # its own keys are what is checked, under the type it ends up with.
+    kept = (node if isinstance(node, dict) and not value.get('_delete_')
+            else None)
+    if 'type' in value:
+        kept = {**(kept or {}), 'type': value['type']}
+    options, name = _options(kept, place)
+    for key, item in value.items():
+        if options is not None and key not in options:
+            raise _refuse(f'{dotted_key}.{key}', dotted_key, name, path, key,
+                          options, kept)
+        child = options[key] if options is not None else NOTHING_KNOWN
+        _check_value(item, (kept or {}).get(key), child,
+                     f'{dotted_key}.{key}', path)
+
+
+def _check_type(type_name: Any, dotted_key: str) -> None:
+    """Refuse a ``type`` no registry knows, with the closest name."""
+    if not isinstance(type_name, str) or resolve_type(type_name) is not None:
+        return
+    hint = difflib.get_close_matches(type_name, registered_names(), n=1)
+    raise ConfigValueError(
+        f'--cfg-options {dotted_key}={type_name}: no registered component '
+        f'has that name' + (f"; did you mean '{hint[0]}'?" if hint else
+                            '; expected a class registered in '
+                            'segkit.registry (or a custom_imports module)'))
+
+
+def check_override_values(cfg: Config, schema_keys: List[str],
+                          path: str) -> None:
+    """Build each config dataclass an override went into from the merged
+    config, so a bad value fails now, naming the key, not when the model is
+    built.
+
+    Args:
+        cfg: The merged config.
+        schema_keys: What :func:`check_override_key` returned.
+        path: The config file, for messages.
+
+    Raises:
+        ConfigValueError: a dataclass refused the merged values.
+    """
+    for dotted_key in dict.fromkeys(schema_keys):
+        node: Any = cfg
+        place = TOP_LEVEL
+        for part in dotted_key.split('.'):
+            if isinstance(node, (list, tuple)):
+                node = node[int(part)]
+                continue
+            options, _ = _options(node, place)
+            place = (options or {}).get(part, NOTHING_KNOWN)
+            node = node.get(part)
+        if not isinstance(node, dict) or not dataclasses.is_dataclass(
+                place.target):
+            continue
+        try:
+            place.target(**{k: v for k, v in node.items() if k != '_delete_'})
+        except (TypeError, ValueError) as error:
+            raise ConfigValueError(
+                f'--cfg-options {dotted_key} of {path}: {error}') from None

@@ -1,0 +1,129 @@
+"""One override of the run length carries the schedule along with it.
+
+``--cfg-options train_cfg.max_iters=2000`` on a config written for 2400
+iterations would leave PolyLR's ``end`` at 2400 (the learning rate never
+finishes decaying), the warm-up, validation, checkpoint and log intervals
+sized for the long run. :func:`scale_run_length` scales every iteration count
+of the schedule by the same factor, before the other overrides are merged,
+so a value the user sets in the same command wins.
+"""
+from typing import Any, Collection, List, Optional, Tuple
+
+from mmengine.config import Config
+
+#: Iteration counts that scale with ``train_cfg.max_iters`` where present:
+#: dotted config key -> name in the log line.
+INTERVALS = {'train_cfg.val_interval': 'val_interval',
+             'default_hooks.checkpoint.interval': 'checkpoint interval',
+             'default_hooks.logger.interval': 'log interval'}
+
+
+def _get(cfg: Config, dotted_key: str) -> Any:
+    node: Any = cfg
+    for part in dotted_key.split('.'):
+        try:
+            node = node[part]
+        except (KeyError, TypeError):
+            return None
+    return node
+
+
+def _set(cfg: Config, dotted_key: str, value: Any) -> None:
+    parent, _, leaf = dotted_key.rpartition('.')
+    _get(cfg, parent)[leaf] = value
+
+
+def _scaled(value: int, ratio: float, minimum: int) -> int:
+    return max(minimum, round(value * ratio))
+
+
+def _is_iteration_based(cfg: Config, hook: str) -> bool:
+    """A hook interval counts iterations (``by_epoch=False``)."""
+    if hook == 'default_hooks.logger.interval':
+        return True  # LoggerHook always counts iterations
+    if hook == 'train_cfg.val_interval':
+        return 'max_iters' in cfg.train_cfg
+    return _get(cfg, hook.rsplit('.', 1)[0] + '.by_epoch') is False
+
+
+def scale_run_length(cfg: Config, max_iters: int,
+                     explicit: Collection[str] = ()) -> List[str]:
+    """Set ``train_cfg.max_iters`` and scale the schedule to it, in place.
+
+    Iteration-based ``param_scheduler`` ``begin``/``end`` (warm-up included;
+    an ``end`` at or past the old length becomes the new length),
+    ``train_cfg.val_interval`` and the iteration intervals of the checkpoint
+    and logger hooks are multiplied by ``max_iters / old max_iters`` and
+    rounded, each interval at least 1 and each scheduler at least one
+    iteration long.
+
+    Args:
+        cfg: A loaded config with an iteration-based ``train_cfg``.
+        max_iters: The new run length, an int >= 1.
+        explicit: Keys the user sets in the same command (``--cfg-options``
+            keys): those values are theirs, left alone and not reported.
+
+    Returns:
+        What changed, one ``'key old -> new'`` item per value, for the log.
+    """
+    old = cfg.train_cfg.get('max_iters')
+    cfg.train_cfg.max_iters = max_iters
+    if not isinstance(old, int) or old == max_iters or old < 1:
+        return []
+    ratio = max_iters / old
+    changes: List[str] = []
+    schedulers = [] if 'param_scheduler' in explicit else enumerate(
+        cfg.get('param_scheduler') or [])
+    for index, scheduler in schedulers:
+        if not isinstance(scheduler, dict) or scheduler.get('by_epoch',
+                                                            True):
+            continue
+        before = (scheduler.get('begin', 0), scheduler.get('end'))
+        for key, new in zip(('begin', 'end'),
+                            _scheduler_span(scheduler, old, ratio, max_iters)):
+            if (f'param_scheduler.{index}.{key}' not in explicit
+                    and (key in scheduler or key == 'begin')):
+                scheduler[key] = new
+        after = (scheduler.get('begin', 0), scheduler.get('end'))
+        if after != before:
+            changes.append(f"{scheduler.get('type')} {before[0]}-{before[1]} "
+                           f'-> {after[0]}-{after[1]}')
+    for key in INTERVALS:
+        if key in explicit:
+            continue
+        value = _get(cfg, key)
+        if isinstance(value, int) and _is_iteration_based(cfg, key):
+            new = min(_scaled(value, ratio, 1), max_iters)
+            if new != value:
+                _set(cfg, key, new)
+                changes.append(f'{INTERVALS[key]} {value} -> {new}')
+    return changes
+
+
+def _scheduler_span(scheduler: dict, old: int, ratio: float,
+                    max_iters: int) -> Tuple[int, Optional[int]]:
+    """``(begin, end)`` of one iteration-based scheduler, scaled.
+
+    Each boundary maps alike, so one scheduler still starts where the one
+    before it ends: 0 stays 0, the old length (or beyond) becomes the new
+    one, and any other iteration a scaled one inside the run.
+    """
+
+    def boundary(step: int) -> int:
+        if step <= 0:
+            return 0
+        if step >= old:
+            return max_iters
+        return min(max_iters - 1, _scaled(step, ratio, 1))
+
+    begin = boundary(scheduler.get('begin', 0))
+    end = scheduler.get('end')
+    if isinstance(end, int):
+        end = max(boundary(end), begin + 1)
+    return begin, end
+
+
+def describe_scaling(old: int, max_iters: int, changes: List[str]) -> str:
+    """The one log line that states a scaled schedule."""
+    return (f'train_cfg.max_iters {old} -> {max_iters} scales the schedule: '
+            f'{", ".join(changes)}')

@@ -1,0 +1,78 @@
+"""One train_cfg.max_iters override scales the whole schedule with it."""
+from pathlib import Path
+
+from mmengine.config import Config
+
+from segkit.apis import load_config
+from segkit.apis.run_length import describe_scaling, scale_run_length
+
+QUICK = str(Path(__file__).parents[2] / 'configs' / 'unet_camvid_quick.py')
+
+
+def schedule(**hooks) -> Config:
+    return Config(dict(
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=2400,
+                       val_interval=800),
+        param_scheduler=[
+            dict(type='LinearLR', by_epoch=False, begin=0, end=100),
+            dict(type='PolyLR', by_epoch=False, begin=100, end=2400),
+            dict(type='StepLR', by_epoch=True, begin=0, end=12),
+        ],
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                            interval=1000),
+            logger=dict(type='LoggerHook', interval=50), **hooks)))
+
+
+def spans(cfg: Config):
+    return [(s['begin'], s.get('end')) for s in cfg.param_scheduler]
+
+
+def test_schedule_scales_with_the_run_length():
+    cfg = schedule()
+    changes = scale_run_length(cfg, 2000)
+    assert cfg.train_cfg.max_iters == 2000
+    # warm-up and decay scale alike and still meet; the decay ends with
+    # the run; an epoch-based scheduler is left alone
+    assert spans(cfg) == [(0, 83), (83, 2000), (0, 12)]
+    assert cfg.train_cfg.val_interval == 667
+    assert cfg.default_hooks.checkpoint.interval == 833
+    assert cfg.default_hooks.logger.interval == 42
+    assert describe_scaling(2400, 2000, changes) == (
+        'train_cfg.max_iters 2400 -> 2000 scales the schedule: LinearLR '
+        '0-100 -> 0-83, PolyLR 100-2400 -> 83-2000, val_interval 800 -> 667, '
+        'checkpoint interval 1000 -> 833, log interval 50 -> 42')
+
+
+def test_a_very_short_run_keeps_every_count_positive_and_ordered():
+    cfg = schedule()
+    scale_run_length(cfg, 3)
+    assert spans(cfg)[:2] == [(0, 1), (1, 3)]
+    assert cfg.train_cfg.val_interval == 1
+    assert cfg.default_hooks.checkpoint.interval == 1
+    assert cfg.default_hooks.logger.interval == 1
+
+
+def test_a_value_set_in_the_same_command_is_left_to_it():
+    cfg = schedule()
+    changes = scale_run_length(
+        cfg, 1200, {'train_cfg.val_interval', 'param_scheduler.1.end'})
+    assert cfg.train_cfg.val_interval == 800
+    assert spans(cfg)[:2] == [(0, 50), (50, 2400)]
+    assert not any('val_interval' in change for change in changes)
+
+
+def test_same_length_or_an_epoch_based_interval_changes_nothing():
+    cfg = schedule()
+    assert scale_run_length(cfg, 2400) == []
+    cfg.default_hooks.checkpoint.by_epoch = True
+    scale_run_length(cfg, 1200)
+    assert cfg.default_hooks.checkpoint.interval == 1000
+
+
+def test_load_config_scales_and_lets_explicit_values_win():
+    cfg = load_config(QUICK, {'train_cfg.max_iters': 1200,
+                              'train_cfg.val_interval': 7})
+    assert cfg.train_cfg.max_iters == 1200
+    assert cfg.train_cfg.val_interval == 7
+    assert cfg.param_scheduler[-1].end == 1200
