@@ -1,0 +1,135 @@
+"""ONNX export checked against PyTorch: every model config in configs/
+(tiny widths where the config has them), the preprocessing and argmax
+variants, the sidecar, and the onnxruntime backend behind predict."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segkit.apis import inference, init_model
+from segkit.apis.export import (ExportOptions, export_onnx, read_sidecar,
+                                sidecar, sidecar_path)
+from segkit.apis.export_check import check_parity, parity_ok
+from segkit.apis.onnx_model import init_onnx_model, resolve_backend
+from segkit.utils import ConfigValueError, dump_json_atomic
+from tiny_models import distinct_models, tiny_options
+
+pytestmark = pytest.mark.slow  # each ONNX export takes seconds
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope='module')
+def frame(camvid_sample_root) -> np.ndarray:
+    """A real CamVid frame, cropped to an odd size."""
+    path = sorted((camvid_sample_root / 'val').glob('*.png'))[0]
+    return cv2.imread(str(path))[20:307, 10:443]
+
+
+def _export(model, path: Path, **options) -> ExportOptions:
+    opts = ExportOptions(**options)
+    io = export_onnx(model, str(path), opts)
+    dump_json_atomic(sidecar(model, opts, io, 'config.py', None),
+                     sidecar_path(str(path)))
+    return opts
+
+
+@pytest.fixture(scope='module')
+def dynamic_export(tmp_path_factory):
+    """``(model, onnx file)`` of a config's seeded tiny model, exported
+    with dynamic shapes once per module."""
+    cache = {}
+
+    def get(config: str):
+        if config not in cache:
+            torch.manual_seed(0)
+            model = init_model(str(REPO / 'configs' / config),
+                               cfg_options=tiny_options(config))
+            path = tmp_path_factory.mktemp('dynamic') / 'model.onnx'
+            _export(model, path, dynamic=True)
+            cache[config] = model, path
+        return cache[config]
+
+    return get
+
+
+@pytest.mark.parametrize('config', distinct_models())
+def test_every_config_exports_with_dynamic_shapes_and_parity(
+        config, dynamic_export, frame):
+    model, path = dynamic_export(config)
+    rows = check_parity(model, str(path), [('frame', frame)],
+                        ExportOptions(dynamic=True))
+    assert len({row.size for row in rows}) == 2  # two sizes, one graph
+    assert parity_ok(rows), rows
+
+
+@pytest.fixture(scope='module')
+def binary(tmp_path_factory):
+    """A tiny binary U-Net exported with its preprocessing and threshold
+    inside, for a fixed batch of 2 at 37x53."""
+    torch.manual_seed(0)
+    config = 'unet_carvana_quick.py'
+    model = init_model(str(REPO / 'configs' / config),
+                       cfg_options=tiny_options(config))
+    path = tmp_path_factory.mktemp('binary') / 'binary.onnx'
+    options = _export(model, path, batch=2, shape=(37, 53),
+                      with_preprocess=True, with_argmax=True)
+    return model, path, options
+
+
+def test_raw_image_in_classes_out_matches_pytorch(binary, frame):
+    model, path, options = binary
+    rows = check_parity(model, str(path), [('frame', frame)], options)
+    assert [row.size for row in rows] == [(37, 53)]
+    assert rows[0].max_diff is None and rows[0].agreement >= 0.9999
+    meta = read_sidecar(str(path))
+    assert meta['input']['shape'] == [2, 37, 53, 3]
+    assert meta['input']['dtype'] == 'uint8'
+    assert meta['output']['shape'] == [2, 37, 53]
+    assert meta['classes'] == ['background', 'car']
+    assert meta['num_classes'] == 1 and meta['threshold'] == 0.5
+    assert meta['mean'] == pytest.approx([123.675, 116.28, 103.53])
+    assert meta['size_divisor'] == 16 and meta['bgr_to_rgb'] is True
+
+
+def test_the_backend_refuses_a_graph_with_preprocessing(binary):
+    model, path, _ = binary
+    with pytest.raises(ConfigValueError, match='without --with-preprocess'):
+        init_onnx_model(model.cfg, str(path))
+
+
+def test_a_static_shape_must_fit_the_size_divisor(binary):
+    model, path, _ = binary
+    with pytest.raises(ConfigValueError, match='multiples of the size '
+                       'divisor 16'):
+        export_onnx(model, str(path.with_name('x.onnx')),
+                    ExportOptions(shape=(37, 53)))
+
+
+def test_onnxruntime_backend_predicts_as_pytorch_in_slide_and_flip_mode(
+        dynamic_export, camvid_sample_root):
+    config = 'unet_camvid_quick.py'
+    _, path = dynamic_export(config)
+    slide = dict(tiny_options(config), **{'model.test_cfg': dict(
+        mode='slide', crop_size=(64, 96), stride=(48, 64), flip=True,
+        precision='fp32')})
+    torch.manual_seed(0)  # the weights of the exported model
+    model = init_model(str(REPO / 'configs' / config), cfg_options=slide)
+    onnx_model = init_onnx_model(str(REPO / 'configs' / config), str(path),
+                                 cfg_options=slide)
+    assert onnx_model.test_cfg == model.test_cfg
+    images = sorted((camvid_sample_root / 'val').glob('*.png'))[:1]
+    for ours, theirs in zip(inference(model, images, batch_size=2),
+                            inference(onnx_model, images, batch_size=2)):
+        agree = (ours.pred_sem_seg.data == theirs.pred_sem_seg.data).float()
+        assert agree.mean() >= 0.9999
+        assert torch.allclose(ours.seg_logits.data, theirs.seg_logits.data,
+                              atol=1e-3)
+
+
+def test_backend_follows_the_file_suffix():
+    assert resolve_backend('auto', 'a/model.onnx') == 'onnxruntime'
+    assert resolve_backend('auto', 'a/iter_10.pth') == 'pytorch'
+    with pytest.raises(ConfigValueError, match='expected an .onnx file'):
+        resolve_backend('onnxruntime', 'iter_10.pth')

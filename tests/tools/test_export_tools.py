@@ -1,0 +1,117 @@
+"""The deployment path through the real tools: export a checkpoint, score
+the ONNX file with tools/test.py, and write a Kaggle submission from
+unlabelled images with tools/infer.py, with either backend."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.runner import save_checkpoint
+
+from segkit.apis import init_model
+from segkit.datasets.rle import read_rle_csv, rle_decode
+from tiny_models import tiny_options
+
+pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(tool: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, f'tools/{tool}', *args], cwd=REPO,
+                          text=True, capture_output=True, timeout=600)
+    if ok:
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc
+
+
+def tiny_model(root: Path, config: str):
+    """A seeded tiny checkpoint of ``config`` and the --cfg-options that
+    build the same tiny model."""
+    options = tiny_options(config)
+    torch.manual_seed(0)
+    model = init_model(str(REPO / 'configs' / config), cfg_options=options)
+    checkpoint = root / f'{Path(config).stem}.pth'
+    save_checkpoint({'state_dict': model.state_dict(), 'meta': {}},
+                    str(checkpoint))
+    return str(checkpoint), [f'{k}={v}' for k, v in options.items()]
+
+
+def export(config: str, checkpoint: str, options: list, out: Path,
+           *extra: str) -> str:
+    proc = run('export.py', f'configs/{config}', checkpoint, '--out',
+               str(out), '--dynamic', *extra, '--cfg-options', *options)
+    return proc.stdout
+
+
+def test_export_then_score_the_onnx_file_as_the_checkpoint(
+        tmp_path, camvid_sample_root):
+    checkpoint, options = tiny_model(tmp_path, 'unet_camvid_quick.py')
+    frames = sorted((camvid_sample_root / 'val').glob('*.png'))
+    log = export('unet_camvid_quick.py', checkpoint, options,
+                 tmp_path / 'model.onnx', '--check', str(frames[0]))
+    assert re.search(r'^OK: targets', log, re.M), log
+    assert len(re.findall(r'^\S+\.png +\d+x\d+ ', log, re.M)) == 2
+    meta = json.loads((tmp_path / 'model.json').read_text())
+    assert meta['input']['shape'][0] == 'batch' and meta['opset'] == 18
+    scores = {}
+    for name, model_file in (('pytorch', checkpoint),
+                             ('onnx', str(tmp_path / 'model.onnx'))):
+        out = tmp_path / f'{name}.json'
+        run('test.py', 'configs/unet_camvid_quick.py', model_file, '--out',
+            str(out), '--work-dir', str(tmp_path / name), '--cfg-options',
+            f'data_root={camvid_sample_root}', *options)
+        scores[name] = json.loads(out.read_text())
+    assert scores['onnx']['mIoU'] == pytest.approx(scores['pytorch']['mIoU'],
+                                                   abs=1e-3)
+    wrong = run('test.py', 'configs/unet_camvid_quick.py', checkpoint,
+                '--backend', 'onnxruntime', ok=False)
+    assert wrong.returncode == 1 and 'expected an .onnx file' in wrong.stderr
+
+
+def test_rle_submission_round_trips_and_both_backends_agree(
+        tmp_path, carvana_sample_root):
+    config = 'unet_carvana_quick.py'
+    checkpoint, options = tiny_model(tmp_path, config)
+    export(config, checkpoint, options, tmp_path / 'model.onnx')
+    images = tmp_path / 'test'
+    images.mkdir()
+    for i, path in enumerate(sorted((carvana_sample_root / 'train').glob(
+            '*.jpg'))[::5]):  # unlabelled images of odd sizes
+        image = cv2.imread(str(path))
+        cv2.imwrite(str(images / f'{path.stem}.jpg'),
+                    image[:image.shape[0] - 7 * i, 3 * i:])
+    common = [str(images), '--tta', '--cfg-options', *options]
+    for model_file, csv_name in ((checkpoint, 'torch.csv'),
+                                 (str(tmp_path / 'model.onnx'), 'onnx.csv')):
+        run('infer.py', f'configs/{config}', model_file, *common[:1],
+            '--format', 'rle', '--out', str(tmp_path / csv_name),
+            *common[1:])
+    run('infer.py', f'configs/{config}', checkpoint, *common[:1], '--format',
+        'index', '--out-dir', str(tmp_path / 'masks'), *common[1:])
+    rows = read_rle_csv(str(tmp_path / 'torch.csv'))
+    names = sorted(p.name for p in images.iterdir())
+    header = (tmp_path / 'torch.csv').read_text().splitlines()[0]
+    assert header == 'img,rle_mask' and list(rows) == names
+    onnx_rows = read_rle_csv(str(tmp_path / 'onnx.csv'))
+    for name, rle in rows.items():
+        written = cv2.imread(str(tmp_path / 'masks' / f'{Path(name).stem}'
+                                 '.png'), cv2.IMREAD_UNCHANGED)
+        assert written.shape == cv2.imread(str(images / name)).shape[:2]
+        decoded = rle_decode(rle, written.shape)
+        np.testing.assert_array_equal(decoded, written)
+        agreement = (rle_decode(onnx_rows[name], written.shape) ==
+                     decoded).mean()
+        assert agreement >= 0.9999
+    camvid, camvid_options = tiny_model(tmp_path, 'unet_camvid_quick.py')
+    multi = run('infer.py', 'configs/unet_camvid_quick.py', camvid,
+                str(images), '--format', 'rle', '--out',
+                str(tmp_path / 'x.csv'), '--cfg-options', *camvid_options,
+                ok=False)
+    assert multi.returncode == 1 and 'expected a binary model' in \
+        multi.stderr and not (tmp_path / 'x.csv').exists()
