@@ -59,11 +59,7 @@ def bench_infer(cfg: Config, model: BaseSegmentor, settings: Settings,
     generator behind ``inference``). The precision is the one the model is
     seen to compute in, as inference sets its own."""
     model.eval()
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    paths = [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
-    if not paths:
-        raise ValueError(f'config {cfg.filename}: the test dataset has no '
-                         'images to run inference on')
+    paths = test_image_paths(cfg)
     probe: List[SegDataSample] = []
     with conv_dtypes(model) as dtypes:
         gflop = count_gflop(lambda: probe.extend(inference(model, paths[:1])))
@@ -74,17 +70,34 @@ def bench_infer(cfg: Config, model: BaseSegmentor, settings: Settings,
         input_size=list(sample.metainfo['batch_input_shape']),
         gflop_per_image=gflop)
     for key, batch in (('batch_1', 1), ('batch_n', settings.infer_batch)):
-        stream = iter_inference(model, endless(paths), batch)
-
-        def step() -> int:
-            for _ in range(batch):
-                next(stream)
-            return batch
-
-        rates = timed_rates(step, settings, sync)
+        rates = stream_rates(model, paths, batch, settings, sync)
         result[key] = summary(rates, batch_size=batch,
                               gflops=statistics.median(rates) * gflop)
     return result
+
+
+def test_image_paths(cfg: Config) -> List[str]:
+    """The image files of ``cfg``'s test set, in dataset order."""
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    paths = [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
+    if not paths:
+        raise ValueError(f'config {cfg.filename}: the test dataset has no '
+                         'images to run inference on')
+    return paths
+
+
+def stream_rates(model: BaseSegmentor, paths: List[str], batch: int,
+                 settings: Settings, sync: Sync) -> List[float]:
+    """Images/s of each timed repeat of :func:`iter_inference` over
+    ``paths``, round and round, ``batch`` images per forward pass."""
+    stream = iter_inference(model, endless(paths), batch)
+
+    def step() -> int:
+        for _ in range(batch):
+            next(stream)
+        return batch
+
+    return timed_rates(step, settings, sync)
 
 
 def bench_data(cfg: Config, settings: Settings, sync: Sync) -> dict:

@@ -47,6 +47,18 @@ def format_report(result: Dict[str, Any]) -> str:
             f'infer: {inf["image_size"][0]}x{inf["image_size"][1]} images, '
             f'network input {inf["input_size"][0]}x{inf["input_size"][1]}, '
             f'{inf["gflop_per_image"]:.2f} GFLOP/image')
+    if result.get('infer_onnx'):
+        deploy = result['infer_onnx']
+        for backend, label in (('pytorch_fp32', 'PyTorch'),
+                               ('onnxruntime', 'onnxruntime')):
+            for key in ('batch_1', 'batch_n'):
+                entry = deploy[backend][key]
+                lines.append(_row('infer', f'inference(), {label}, batch '
+                                  f'{entry["batch_size"]}, fp32',
+                                  *_figures(entry)))
+        notes.append('infer: onnxruntime / PyTorch fp32 = ' + ', '.join(
+            f'{ratio:.2f}x (batch {deploy["onnxruntime"][key]["batch_size"]})'
+            for key, ratio in deploy['speedup'].items()))
     if 'data' in result:
         d = result['data']
         persistent = ', persistent' if d['persistent_workers'] else ''

@@ -1,5 +1,6 @@
 """One benchmark of a config: the parts asked for, on CUDA if there is one."""
 from dataclasses import asdict
+from importlib.util import find_spec
 from typing import Any, Dict, Iterable
 
 import torch
@@ -9,6 +10,7 @@ from mmengine.registry import DefaultScope
 from mmengine.utils.dl_utils import set_multi_processing
 
 from segkit.apis import init_model
+from .deploy import bench_onnxruntime
 from .machine import machine_info, wrapper_precision
 from .parts import bare_loop, bench_data, bench_infer, bench_peak
 from .runner import runner_train
@@ -18,6 +20,8 @@ from .timing import Settings, Sync
 # applies the config's multiprocessing settings (opencv threads), which
 # tools/infer.py does not apply either.
 PARTS = ('peak', 'infer', 'data', 'train')
+# What the onnxruntime comparison of 'infer' needs (the [deploy] extra).
+DEPLOY_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
 
 
 def add_peak_fractions(result: dict) -> None:
@@ -47,6 +51,11 @@ def run_benchmark(cfg: Config, parts: Iterable[str],
                          f'of {PARTS}')
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     sync: Sync = torch.cuda.synchronize if device == 'cuda' else lambda: None
+    # The Runner applies env_cfg when it is built, after the parts before
+    # it ran: set cuDNN's autotuner once for all, so that the bare loop and
+    # the Runner are timed alike.
+    torch.backends.cudnn.benchmark = bool(
+        cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
     result: Dict[str, Any] = dict(
         config=cfg.filename, machine=machine_info(device),
         settings=dict(asdict(settings), statistic='median of repeats'))
@@ -61,6 +70,10 @@ def run_benchmark(cfg: Config, parts: Iterable[str],
             result['peak'] = bench_peak(settings, device, sync)
         if 'infer' in parts:
             result['infer'] = bench_infer(cfg, model, settings, sync)
+            # the same stream in fp32 and through onnxruntime (CPU only)
+            if device == 'cpu' and all(map(find_spec, DEPLOY_PACKAGES)):
+                result['infer_onnx'] = bench_onnxruntime(cfg, model,
+                                                         settings, sync)
         if parts & {'data', 'train'}:
             # What the Runner sets up for its workers (opencv threads...).
             set_multi_processing(
