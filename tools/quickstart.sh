@@ -27,7 +27,9 @@ echo "Training $config"
 # The best checkpoint of the run just made (recorded in its last
 # checkpoint), never another run's best_*.pth in the same work dir.
 best=$(.venv/bin/python -c 'import sys
+from segkit.engine import install_checkpoint_safety
 from segkit.engine.resume import best_checkpoint
+install_checkpoint_safety()
 print(best_checkpoint(sys.argv[1]))' "$work_dir")
 .venv/bin/python tools/test.py "$config" "$best" --work-dir "$work_dir" \
   --out "$work_dir/test_metrics.json" "${test_args[@]+"${test_args[@]}"}"
