@@ -119,7 +119,7 @@ def test_console_shows_summary_progress_scores_the_log_keeps_it_all(
     assert 'Iter(train) [4/4]' in log and 'Iter(train)' not in console
     lines = [re.sub(r'^\d\d:\d\d:\d\d ', '', line)
              for line in console.splitlines()]
-    assert lines[0] == 'training None'  # the config has no file name
+    assert lines[0] == 'training'  # a config without a file
     assert lines[1].split() == ['data', 'train:', '4', 'images',
                                 '(TinyDataset,', '2', 'classes)']
     # 3*2+2 + 2*2+2 weights; 2 * (3*2 + 2*2) FLOPs a pixel, 64 pixels.

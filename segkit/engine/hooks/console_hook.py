@@ -1,5 +1,6 @@
 """What the console shows of a run (see ``segkit.utils.console``)."""
 import datetime
+import numbers
 import os
 import os.path as osp
 import time
@@ -64,8 +65,8 @@ def summary_lines(facts: Mapping[str, Any],
         rows.append(('schedule', text))
     if checkpoint:
         rows.append(('checkpoint', checkpoint_line(checkpoint)))
-    head = (f'{"training" if facts["mode"] == "train" else "testing"} '
-            f'{facts["config"]}')
+    head = ('training' if facts['mode'] == 'train' else 'testing') + (
+        f' {facts["config"]}' if facts.get('config') else '')
     width = max(len(name) for name, _ in rows)
     return head + ''.join(f'\n  {name.ljust(width)}  {text}'
                           for name, text in rows)
@@ -83,8 +84,9 @@ def checkpoint_line(checkpoint: Mapping[str, Any]) -> str:
 
 def scores_line(metrics: Mapping[str, Any]) -> str:
     """The overall scores (keys without a ``.<class>`` part), in order."""
-    return '  '.join(f'{k}: {v:.4f}' for k, v in metrics.items()
-                     if '.' not in k and isinstance(v, float))
+    return '  '.join(f'{k}: {float(v):.4f}' for k, v in metrics.items()
+                     if '.' not in k and isinstance(v, numbers.Real)
+                     and not isinstance(v, bool))
 
 
 @HOOKS.register_module()
@@ -94,9 +96,11 @@ class ConsoleHook(Hook):
     each validation (the metric's per-class table comes before them), and
     where everything was written at the end.
 
-    Everything it prints also goes to the log file. Under a plain MMEngine
-    logger (no :class:`~segkit.utils.console.ConsoleHandler`) it prints
-    only the summary lines and the last, which the log then holds.
+    Everything but the progress line also goes to the log file (which has
+    MMEngine's own line per logged iteration). Under a plain MMEngine
+    logger (no :class:`~segkit.utils.console.ConsoleHandler`, e.g.
+    ``Runner`` instead of ``SegRunner``) its lines appear among MMEngine's
+    and there is no progress line.
 
     ``LOWEST`` priority: it reports what the other hooks have done (the
     timer's ETA, the checkpoint and report files).
@@ -186,13 +190,16 @@ class ConsoleHook(Hook):
                     if k.startswith('best_ckpt')]
             lines += [f'  best checkpoint  {path}' for path in best]
         vis_data = osp.join(runner.log_dir, 'vis_data')
+        steps = sorted(entry.name for entry in os.scandir(vis_data)
+                       if entry.is_dir()) if osp.isdir(vis_data) else []
+        panels = osp.join(vis_data, steps[0] if steps == ['test'] else
+                          '<iteration>', '') if steps else ''
         for name, path in (
                 ('log', osp.join(runner.log_dir, f'{runner.timestamp}.log')),
                 ('report', osp.join(runner.log_dir, 'report.html')),
                 ('scalars', osp.join(vis_data, 'scalars.json')),
-                ('panels', osp.join(vis_data, '<step>', ''))):
-            if osp.exists(path) or name == 'panels' and any(
-                    entry.is_dir() for entry in os.scandir(vis_data)):
+                ('panels', panels)):
+            if path and (name == 'panels' or osp.exists(path)):
                 lines.append(f'  {name.ljust(15)}  {path}')
         self._info(runner, '\n'.join(lines))
 
