@@ -1,0 +1,35 @@
+"""tools/analyze_model.py: the model summary of a config at a given size,
+and one line for a bad size."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_tool_counts_at_the_given_size_and_refuses_a_bad_one():
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, 'tools/analyze_model.py',
+             'configs/unet_camvid_quick.py', *args], cwd=REPO, text=True,
+            capture_output=True, timeout=300)
+
+    done = run('--shape', '64', '96', '--depth', '1', '--cfg-options',
+               'model.backbone.base_channels=4')
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert re.fullmatch(
+        r'configs/unet_camvid_quick\.py: EncoderDecoder: [\d.]+ k parameters'
+        r', [\d.]+ MFLOPs per 3x64x96 input \(a 64x96 image; FLOPs count a '
+        r'multiply and an add apart\)', first), first
+    modules = [line.split()[0] for line in done.stdout.splitlines()[3:]
+               if not line.startswith('-')]
+    assert modules == ['backbone', 'decode_head', 'total']
+
+    bad = run('--shape', '0', '96')
+    assert bad.returncode == 1
+    assert bad.stderr == 'error: --shape 0 96: expected two sizes >= 1\n'
