@@ -27,7 +27,7 @@ FAST = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
         'val_dataloader.num_workers=1', 'train_cfg.val_interval=3',
         'default_hooks.checkpoint.interval=3',
         'default_hooks.logger.interval=1']
-SMALL_UNET = ['model.base_channels=4', 'model.depth=3',
+SMALL_UNET = ['model.backbone.base_channels=4', 'model.backbone.depth=3',
               'model.data_preprocessor.size_divisor=8']
 
 
@@ -106,6 +106,38 @@ def test_console_says_what_matters_and_the_log_keeps_everything(
         assert re.search(f'^{line}$', console, re.M), line
     # 6 iterations, 2 validations with their 11-class tables: about 50.
     assert len(console.splitlines()) < 70
+
+
+def test_a_refused_resume_is_one_line_and_leaves_no_run_folder(camvid_unet):
+    work_dir, options, _ = camvid_unet
+    runs = sorted(work_dir.glob('2*'))
+    ckpt = (work_dir / 'last_checkpoint').read_text().strip()
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', 'configs/unet_camvid_quick.py',
+         '--work-dir', str(work_dir), '--resume', ckpt, '--cfg-options',
+         *options, 'model.backbone.base_channels=8'],
+        cwd=REPO, text=True, capture_output=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.splitlines() == [
+        f'error: cannot resume from {ckpt}: it is a checkpoint of another '
+        'model (model.backbone.base_channels: 4 -> 8). Resume from a '
+        'checkpoint of this model, or give this run its own --work-dir (add '
+        '--load-from to start from those weights).']
+    assert sorted(work_dir.glob('2*')) == runs
+
+
+def test_a_failed_start_leaves_no_work_dir(tmp_path):
+    empty = tmp_path / 'not_camvid'
+    empty.mkdir()
+    work_dir = tmp_path / 'work'
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', 'configs/unet_camvid_quick.py',
+         '--work-dir', str(work_dir), '--cfg-options', f'data_root={empty}',
+         *FAST], cwd=REPO, text=True, capture_output=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    [line] = proc.stderr.splitlines()
+    assert line.startswith('error: ') and str(empty) in line
+    assert not work_dir.exists()
 
 
 def test_test_tool_prints_and_writes_miou(camvid_unet):
