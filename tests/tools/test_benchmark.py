@@ -2,6 +2,7 @@
 part runs and the JSON holds every figure; no figure is compared with a
 speed, only with what it must be whatever the machine."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ TINY = ['model.backbone.base_channels=4', 'model.backbone.depth=3',
 RATE = {'images_per_s', 'repeats'}
 EXPECTED_KEYS = {
     '': {'config', 'machine', 'settings', 'precision', 'peak', 'infer',
-         'data', 'model', 'train'},
+         'infer_onnx', 'data', 'model', 'train'},
     'machine': {'device', 'cpu', 'cpus', 'threads', 'torch',
                 'cpu_native_bf16'},
     'peak': {'conv', 'gflop_per_call', 'gflops'},
@@ -30,6 +31,11 @@ EXPECTED_KEYS = {
               'batch_1', 'batch_n'},
     'infer.batch_1': RATE | {'batch_size', 'gflops', 'peak_fraction'},
     'infer.batch_n': RATE | {'batch_size', 'gflops', 'peak_fraction'},
+    'infer_onnx': {'pytorch_fp32', 'onnxruntime', 'speedup'},
+    'infer_onnx.speedup': {'batch_1', 'batch_n'},
+    'infer_onnx.onnxruntime': {'batch_1', 'batch_n'},
+    'infer_onnx.onnxruntime.batch_n': RATE | {'batch_size'},
+    'infer_onnx.pytorch_fp32.batch_1': RATE | {'batch_size'},
     'data': {'batch_size', 'num_workers', 'persistent_workers',
              'opencv_threads', 'single_process', 'dataloader',
              'decode_floor'},
@@ -123,9 +129,13 @@ def test_stdout_table(benchmark):
     _, stdout = benchmark
     for row in ('peak   conv microbenchmark, fp32', 'infer  inference()',
                 'data   pipeline, single process', 'data   floor',
-                'train  Runner', 'train  bare loop'):
+                'train  Runner', 'train  bare loop',
+                'infer  inference(), PyTorch, batch 1, fp32',
+                'infer  inference(), onnxruntime, batch 2, fp32'):
         assert row in stdout
     assert 'training precision (resolved): ' in stdout
+    assert re.search(r'onnxruntime / PyTorch fp32 = [\d.]+x \(batch 1\)',
+                     stdout)
 
 
 def test_repeat_rates_splits_iterations_into_repeats():
