@@ -36,8 +36,8 @@ def add_debug_arg(parser: argparse.ArgumentParser) -> None:
 def debug_requested(argv: Optional[Sequence[str]] = None) -> bool:
     """``--debug`` among the arguments, or ``SEGKIT_DEBUG`` set (not 0)."""
     argv = sys.argv[1:] if argv is None else argv
-    return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, '0') not in ('',
-                                                                      '0')
+    return (DEBUG_FLAG in argv
+            or os.environ.get(DEBUG_ENV, '0') not in ('', '0'))
 
 
 def user_message(error: SegkitUserError) -> str:

@@ -12,23 +12,18 @@ through ``**kwargs`` to the parent classes and into config dataclasses
 """
 import dataclasses
 import difflib
-import inspect
-import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from mmengine.config import Config
-from mmengine.registry import DefaultScope, Registry
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
-import segkit.registry as segkit_registry
 from segkit.utils import ConfigValueError, SegkitUserError
+from .component_args import accepted_params, registered_names, resolve_type
 
 # The keys an error message lists when none is close to the misspelt one.
 MAX_SHOWN = 12
-# Scope of the registries components are looked up in, as the tools run.
-SCOPE = 'segkit'
 
 
 class ConfigKeyError(SegkitUserError, KeyError):
@@ -84,134 +79,6 @@ TOP_LEVEL = Place(target=Runner, children=RUNNER_PLACES)
 NOTHING_KNOWN = Place()
 
 
-def _registries() -> List[Registry]:
-    return [value for value in vars(segkit_registry).values()
-            if isinstance(value, Registry) and value.scope == SCOPE]
-
-
-def resolve_type(type_name: Any) -> Optional[Any]:
-    """The class (or function) a config ``type`` names, from segkit's
-    registries and their MMEngine parents; ``None`` if none has it."""
-    if not isinstance(type_name, str):
-        return type_name if callable(type_name) else None
-    with DefaultScope.overwrite_default_scope(SCOPE):
-        for registry in _registries():
-            try:
-                found = registry.get(type_name)
-            except RuntimeError:  # a dotted name that imports nothing
-                found = None
-            if found is not None:
-                return found
-    return None
-
-
-def registered_names() -> List[str]:
-    """Every name a config ``type`` may take, for suggestions."""
-    names = set()
-    for registry in _registries():
-        while registry is not None:
-            names.update(registry.module_dict)
-            registry = registry.parent
-    return sorted(names)
-
-
-def _schema_in(annotation: Any) -> Any:
-    """A dataclass or ``TypedDict`` inside an annotation (``Optional``,
-    ``Union``), else ``None``."""
-    if inspect.isclass(annotation) and (
-            dataclasses.is_dataclass(annotation)
-            or typing.is_typeddict(annotation)):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _schema_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _init_functions(target: Any) -> Tuple[List[Callable], bool]:
-    """The functions whose parameters ``target`` accepts, and whether that
-    is all: a class's ``__init__``, then, while one takes ``**kwargs``, the
-    next one up the MRO. Reaching ``object`` means the ``**kwargs`` go
-    somewhere this cannot see."""
-    if not inspect.isclass(target):
-        return [target], True
-    functions = []
-    for cls in target.__mro__:
-        init = cls.__dict__.get('__init__')
-        if init is None:
-            continue
-        if cls is object:
-            return functions, False
-        functions.append(init)
-        try:
-            params = inspect.signature(init).parameters.values()
-        except (TypeError, ValueError):  # no signature to read
-            return functions, False
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            return functions, True
-    return functions, False
-
-
-def accepted_keys(target: Any) -> Tuple[Dict[str, Place], bool]:
-    """The keys ``target`` accepts, each with the place it leads to, and
-    whether those are all of them.
-
-    Args:
-        target: A class or function (its parameters), a dataclass or a
-            ``TypedDict`` (its fields).
-    """
-    if dataclasses.is_dataclass(target):
-        hints = typing.get_type_hints(target)
-        return {f.name: Place(_schema_in(hints.get(f.name)))
-                for f in dataclasses.fields(target)}, True
-    if typing.is_typeddict(target):
-        return {name: Place(_schema_in(hint)) for name, hint in
-                typing.get_type_hints(target).items()}, True
-    functions, complete = _init_functions(target)
-    names = [name for function in functions
-             for name, param in inspect.signature(function).parameters.items()
-             if name != 'self' and param.kind in (param.POSITIONAL_OR_KEYWORD,
-                                                  param.KEYWORD_ONLY)]
-    # A subclass may re-declare a parameter with a looser annotation
-    # (``test_cfg: dict``) than the base that builds it: any __init__ up
-    # the MRO may say what the value is.
-    everywhere = [cls.__dict__['__init__'] for cls in target.__mro__[:-1]
-                  if '__init__' in cls.__dict__
-                  ] if inspect.isclass(target) else functions
-    schemas: Dict[str, Any] = {}
-    for function in everywhere:
-        for name, schema in _parameter_schemas(function).items():
-            schemas.setdefault(name, schema)
-    defaults = {name: param.default for function in reversed(functions)
-                for name, param in inspect.signature(
-                    function).parameters.items()
-                if param.default is not param.empty}
-    return {name: Place(schemas.get(name), default=defaults.get(name))
-            for name in names}, complete
-
-
-def _parameter_schemas(function: Callable) -> Dict[str, Any]:
-    """``{parameter: dataclass or TypedDict}`` from annotations and
-    defaults."""
-    try:
-        hints = typing.get_type_hints(function)
-    except Exception:  # unresolvable forward references: no schemas
-        hints = {}
-    try:
-        params = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return {}
-    found = {}
-    for name, param in params.items():
-        schema = _schema_in(hints.get(name))
-        if schema is None and dataclasses.is_dataclass(param.default):
-            schema = type(param.default)
-        if schema is not None:
-            found[name] = schema
-    return found
-
-
 def _component(node: Any, place: Place) -> Tuple[Any, str]:
     """The target that decides a dict's keys, and how to name it."""
     if place.target is not None:
@@ -241,9 +108,11 @@ def _options(node: Any, place: Place
         # its own keys; of one it does not spell, nothing is known.
         unknown_type = isinstance(node, dict) and 'type' in node
         return (None if node is None or unknown_type else spelled), name
-    keys, complete = accepted_keys(target)
+    params, complete = accepted_params(target)
     if not complete:
         return None, name
+    keys = {key: Place(param.schema, default=param.default)
+            for key, param in params.items()}
     return {**spelled, **keys, **(place.children or {}),
             **dict.fromkeys(place.extra + ('type', '_delete_'),
                             NOTHING_KNOWN)}, name

@@ -8,8 +8,8 @@ from mmengine.config import Config
 from torch import nn
 
 from segkit.apis.config import apply_overrides
-from segkit.apis.config_keys import (ConfigKeyError, accepted_keys,
-                                     check_override_key)
+from segkit.apis.component_args import accepted_params
+from segkit.apis.config_keys import ConfigKeyError, check_override_key
 from segkit.registry import MODELS
 from segkit.utils import ConfigValueError, SegkitUserError
 
@@ -134,8 +134,11 @@ def test_kwargs_that_nothing_resolves_accept_any_key():
     cfg = toy_config()
     cfg.model = dict(type='KeyCheckOpenNet')
     check_override_key(cfg, 'model.anything', PATH, 1)
-    assert accepted_keys(KeyCheckOpenNet)[1] is False
-    assert accepted_keys(KeyCheckToyNet)[1] is True
+    assert accepted_params(KeyCheckOpenNet)[1] is False
+    params, complete = accepted_params(KeyCheckToyNet)
+    assert complete and set(params) == {'width', 'backbone', 'num_classes',
+                                        'test_cfg'}
+    assert params['test_cfg'].schema is ToyTestConfig
 
 
 def test_whole_dict_value_has_its_keys_checked():
