@@ -85,3 +85,21 @@ def test_config_keeps_its_tree_in_cfg_dict():
     # segkit/apis/config.py reads Config._cfg_dict to check override keys.
     cfg = Config(dict(a=dict(b=1)))
     assert cfg._cfg_dict.to_dict() == dict(a=dict(b=1))
+
+
+def test_runner_internals_segrunner_relies_on(make_runner, tmp_path):
+    # SegRunner (segkit/engine/runner.py) reads _resume and _log_dir, builds
+    # the console in build_logger before _log_env dumps the environment,
+    # and passes meta to save_checkpoint by keyword, as CheckpointHook does.
+    from mmengine.runner import Runner
+    runner = make_runner(resume=True)
+    assert runner._resume is True and runner._log_dir == runner.log_dir
+    init = inspect.getsource(Runner.__init__)
+    assert init.index('self.build_logger(') < init.index('self._log_env('), (
+        'Runner.__init__ dumps the environment before building the logger: '
+        'SegRunner.build_logger would install the console too late')
+    assert 'meta' in inspect.signature(Runner.save_checkpoint).parameters
+    saves = inspect.getsource(CheckpointHook)
+    assert saves.count('meta=meta') >= 2, (
+        'CheckpointHook no longer passes meta= by keyword: update '
+        'SegRunner.save_checkpoint')
