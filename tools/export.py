@@ -5,13 +5,13 @@ import os.path as osp
 
 import cv2
 import numpy as np
-from mmengine.config import DictAction
 
-from segkit.apis import find_images, init_model
+from segkit.apis import (add_debug_arg, add_override_arg, find_images,
+                         init_model, run_tool)
 from segkit.apis.export import (DEFAULT_OPSET, ExportOptions, export_onnx,
                                 sidecar, sidecar_path)
 from segkit.apis.export_check import check_parity, format_parity, parity_ok
-from segkit.utils import MissingPathError, SegkitUserError, dump_json_atomic
+from segkit.utils import MissingPathError, dump_json_atomic
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,9 +38,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--check', nargs='+', metavar='IMG', default=[],
                         help='images (files, folders, globs) to compare '
                         'ONNX with PyTorch on (default: one random image)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='override config keys, e.g. model.test_cfg.precision=fp32')
+    add_override_arg(parser, 'model.test_cfg.precision=fp32')
+    add_debug_arg(parser)
     args = parser.parse_args()
     if args.batch < 1:
         parser.error(f'--batch {args.batch}: expected >= 1')
@@ -92,7 +91,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SegkitUserError as e:
-        raise SystemExit(f'error: {e}') from None
+    run_tool(main)

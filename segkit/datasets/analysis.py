@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Sequence, Tuple, Union
 import numpy as np
 from PIL import Image
 
-from segkit.utils import printable
+from segkit.utils import DataError, printable
 from .base import BaseSegDataset
 from .transforms.label_maps import colour_codes, rgb_code
 from .transforms.loading import load_raw_seg_map
@@ -162,7 +162,7 @@ def analyze_split(dataset: BaseSegDataset) -> SplitStats:
         name = printable(info['img_path'] if 'seg_map_rle' in info else
                          info['seg_map_path'])
         if raw.shape != (height, width):
-            raise ValueError(
+            raise DataError(
                 f'segmentation map {name} is {raw.shape[0]}x{raw.shape[1]} '
                 f'(HxW) but image {printable(info["img_path"])} is '
                 f'{height}x{width}: expected the same size')

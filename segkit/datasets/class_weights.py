@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 
-from segkit.utils import dump_json_atomic
+from segkit.utils import (ConfigValueError, DataError, MissingPathError,
+                          dump_json_atomic)
 
 WEIGHT_METHODS = ('inverse', 'median_frequency', 'enet_log')
 # ENet's constant: weights stay within 1 / ln(1 + ENET_C) ~ 50 for a class
@@ -47,14 +48,14 @@ def compute_class_weights(pixels: Sequence[int],
         ``len(pixels)`` positive weights.
     """
     if method not in WEIGHT_METHODS:
-        raise ValueError(f'class weight method {method!r}: expected one of '
-                         f'{WEIGHT_METHODS}')
+        raise ConfigValueError(f'class weight method {method!r}: expected '
+                               f'one of {WEIGHT_METHODS}')
     pixels = np.asarray(pixels, dtype=np.float64)
     image_pixels = np.asarray(image_pixels, dtype=np.float64)
     present = pixels > 0
     if not present.any():
-        raise ValueError('no class has any labelled pixel: expected masks '
-                         'with classes to weigh')
+        raise DataError('no class has any labelled pixel: expected masks '
+                        'with classes to weigh')
     weights = np.zeros_like(pixels)
     if method == 'inverse':
         weights[present] = pixels.sum() / (present.sum() * pixels[present])
@@ -94,7 +95,7 @@ def load_class_weights(path: Union[str, os.PathLike]) -> List[float]:
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise MissingPathError(
             f'class_weight file {path!r} does not exist: expected the '
             'class_weights.json that tools/analyze_dataset.py --out DIR '
             'writes, or a list of weights')
@@ -102,13 +103,13 @@ def load_class_weights(path: Union[str, os.PathLike]) -> List[float]:
         with open(path, encoding='utf-8') as f:
             content = json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f'class_weight file {path}: not JSON ({e})') from e
+        raise DataError(f'class_weight file {path}: not JSON ({e})') from e
     weights = content.get('class_weight') if isinstance(content,
                                                         dict) else None
     if (not isinstance(weights, list) or not weights or not all(
             isinstance(w, (int, float)) and not isinstance(w, bool)
             and w > 0 for w in weights)):
-        raise ValueError(f'class_weight file {path}: expected a JSON object '
-                         'whose "class_weight" is a list of positive '
-                         f'numbers, one per class; got {weights!r}')
+        raise DataError(f'class_weight file {path}: expected a JSON object '
+                        'whose "class_weight" is a list of positive '
+                        f'numbers, one per class; got {weights!r}')
     return [float(w) for w in weights]
