@@ -57,8 +57,8 @@ class Place:
 
 
 def _train_loop_type(node: dict) -> str:
-    return ('EpochBasedTrainLoop' if node.get('by_epoch')
-            else 'IterBasedTrainLoop')
+    by_epoch = node.get('by_epoch', 'max_epochs' in node)
+    return 'EpochBasedTrainLoop' if by_epoch else 'IterBasedTrainLoop'
 
 
 #: What ``Runner.from_cfg`` builds from its top-level dicts that may leave
@@ -127,12 +127,12 @@ def _refuse(dotted_key: str, where: str, name: str, path: str, part: str,
     hint = [prefix + match
             for match in difflib.get_close_matches(part, list(options), n=1)]
     if not hint:
-        deeper = [(f'{prefix}{key}.{name}', name)
+        deeper = [(f'{prefix}{key}.{inner}', inner)
                   for key, child in (node or {}).items()
                   if isinstance(child, dict) and key in options
-                  for name in _options(child, options[key])[0] or ()]
-        match = difflib.get_close_matches(part, [n for _, n in deeper], n=1)
-        hint = [full for full, name in deeper if name in match][:1]
+                  for inner in _options(child, options[key])[0] or ()]
+        match = difflib.get_close_matches(part, [k for _, k in deeper], n=1)
+        hint = [full for full, inner in deeper if inner in match][:1]
     shown = sorted(set(options) - {'type', '_delete_'})
     expected = ', '.join(shown[:MAX_SHOWN]) + (
         ', ...' if len(shown) > MAX_SHOWN else '')
@@ -162,6 +162,7 @@ def check_override_key(cfg: Config, dotted_key: str, path: str,
     Raises:
         ConfigKeyError: naming the key, the place and the component, with
             the closest valid name.
+        ConfigValueError: a ``type`` in the value that no registry has.
     """
     node: Any = cfg._cfg_dict.to_dict()
     place = TOP_LEVEL
