@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 
 RGB = Tuple[int, int, int]
 VOID = 255  # class id of 'Unlabelled' and of colours not in class_dict.csv
+FRAME_SUFFIXES = ('.png', '.jpg')  # the original set, a JPEG copy
 
 
 def read_palette(root: str) -> List[RGB]:
@@ -59,16 +60,25 @@ def load_image(path: str, size: Optional[Tuple[int, int]]) -> torch.Tensor:
         np.asarray(image).transpose(2, 0, 1) / 255.0).float()
 
 
+def frames(folder: str) -> List[str]:
+    """The CamVid frames in ``folder``, PNG or JPEG, sorted."""
+    found = sorted(path for path in glob(os.path.join(folder, '*'))
+                   if path.endswith(FRAME_SUFFIXES))
+    if not found:
+        raise FileNotFoundError(f'no {"/".join(FRAME_SUFFIXES)} frames in '
+                                f'{folder}')
+    return found
+
+
 class CamVid(Dataset):
-    """``root/<split>/<id>.png`` with ``root/<split>_labels/<id>_L.png``:
+    """``root/<split>/<id>.png`` (or ``.jpg``) with
+    ``root/<split>_labels/<id>_L.png``:
     images resized to ``size`` (w, h); masks too (nearest) if
     ``resize_masks``, else kept at their native size for scoring."""
 
     def __init__(self, root: str, split: str, size: Tuple[int, int],
                  resize_masks: bool = True) -> None:
-        self.images = sorted(glob(os.path.join(root, split, '*.png')))
-        if not self.images:
-            raise FileNotFoundError(f'no PNG frames in {root}/{split}')
+        self.images = frames(os.path.join(root, split))
         self.labels = os.path.join(root, split + '_labels')
         self.palette = read_palette(root)
         self.size = size

@@ -12,13 +12,13 @@ them. Prints images/s.
     python benchmarks/baseline_predict.py ../shared/data/camvid [--n 50]
 """
 import argparse
+import os
 import time
-from glob import glob
 
 import torch
 import torch.nn.functional as F
 
-from baseline_loader import load_image, read_palette
+from baseline_loader import frames, load_image, read_palette
 from baseline_unet_train import UNet
 
 
@@ -32,9 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.n < 1 or args.warmup < 0:
         parser.error('expected --n >= 1 and --warmup >= 0')
-    files = sorted(glob(f'{args.data_root}/val/*.png'))
-    if not files:
-        raise SystemExit(f'error: no PNG frames in {args.data_root}/val')
+    try:
+        files = frames(os.path.join(args.data_root, 'val'))
+    except FileNotFoundError as e:
+        raise SystemExit(f'error: {e}') from None
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     net = UNet(3, len(read_palette(args.data_root)))
     if args.checkpoint:

@@ -7,7 +7,9 @@ up-sampling: bilinear=False, 31 M parameters), PIL loading through a
 Dataset/DataLoader with num_workers=os.cpu_count(), RMSprop (lr 1e-5,
 weight decay 1e-8, momentum 0.999), cross-entropy + soft Dice loss, gradient
 clipping at 1.0, channels_last, AMP only on CUDA. CamVid frames at half size
-(240x180), batch 4; void pixels count in neither loss. Its ReduceLROnPlateau
+(240x180), batch 4, unless --size W H and --batch say otherwise (e.g. 480 352
+and 8 for the shapes of configs/unet_camvid.py); void pixels count in neither
+loss. Frames are .png or .jpg. Its ReduceLROnPlateau
 is left out: it only steps on per-epoch validation. Imports numpy, torch and
 PIL only (the loading functions come from baseline_loader.py).
 
@@ -121,6 +123,8 @@ def train(model: nn.Module, loader: DataLoader, device: torch.device,
                 if args.minutes else float('inf'))
     step = images_timed = 0
     timed_from = None
+    # The clock waits for the GPU's queued work, not just for its launch.
+    sync = torch.cuda.synchronize if device.type == 'cuda' else lambda: None
     model.train()
     while True:
         for images, masks in loader:
@@ -139,6 +143,7 @@ def train(model: nn.Module, loader: DataLoader, device: torch.device,
             grad_scaler.update()
             step += 1
             if step == args.warmup:
+                sync()
                 timed_from = time.perf_counter()
             elif step > args.warmup:
                 images_timed += len(images)
@@ -146,21 +151,23 @@ def train(model: nn.Module, loader: DataLoader, device: torch.device,
                 print(f'iter {step}: loss {loss.item():.4f}', flush=True)
             if step > args.warmup and (step == args.iters or
                                        time.perf_counter() >= deadline):
+                sync()
                 seconds = time.perf_counter() - timed_from
                 print(f'baseline train: {step} iterations, '
                       f'{images_timed / seconds:.2f} images/s after '
-                      f'{args.warmup} warm-up (batch {BATCH}, '
-                      f'{SIZE[0]}x{SIZE[1]}, {device.type}, '
+                      f'{args.warmup} warm-up (batch {args.batch}, '
+                      f'{args.size[0]}x{args.size[1]}, {device.type}, '
                       f'{"AMP" if amp else "fp32"})')
                 return
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, root: str, device: torch.device,
-             workers: int) -> float:
+             args: argparse.Namespace) -> float:
     """mIoU on val at the native mask size, from one confusion matrix."""
-    dataset = CamVid(root, 'val', SIZE, resize_masks=False)
-    loader = DataLoader(dataset, batch_size=BATCH, num_workers=workers)
+    dataset = CamVid(root, 'val', tuple(args.size), resize_masks=False)
+    loader = DataLoader(dataset, batch_size=args.batch,
+                        num_workers=args.workers)
     n = len(dataset.palette)
     confusion = np.zeros((n, n), dtype=np.int64)
     model.eval()
@@ -188,6 +195,11 @@ def main() -> None:
                       help='train this long (wall clock, loading included)')
     parser.add_argument('--warmup', type=int, default=2,
                         help='iterations left out of images/s')
+    parser.add_argument('--size', type=int, nargs=2, default=SIZE,
+                        metavar=('W', 'H'), help='input size (default: '
+                        '%(default)s, half of CamVid\'s 480x360)')
+    parser.add_argument('--batch', type=int, default=BATCH,
+                        help='batch size (default: %(default)s)')
     parser.add_argument('--lr', type=float, default=1e-5,
                         help='the script\'s default learning rate')
     parser.add_argument('--workers', type=int, default=os.cpu_count(),
@@ -201,8 +213,8 @@ def main() -> None:
         parser.error(f'--iters {args.iters}: expected more than --warmup '
                      f'{args.warmup}')
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dataset = CamVid(args.data_root, 'train', SIZE)
-    loader = DataLoader(dataset, batch_size=BATCH, shuffle=True,
+    dataset = CamVid(args.data_root, 'train', tuple(args.size))
+    loader = DataLoader(dataset, batch_size=args.batch, shuffle=True,
                         num_workers=args.workers,
                         pin_memory=device.type == 'cuda')
     model = UNet(3, len(dataset.palette)).to(
@@ -212,7 +224,7 @@ def main() -> None:
         torch.save(model.state_dict(), args.save)
     if args.val:
         print(f'baseline val mIoU: '
-              f'{evaluate(model, args.data_root, device, args.workers):.4f}')
+              f'{evaluate(model, args.data_root, device, args):.4f}')
 
 
 if __name__ == '__main__':

@@ -1,11 +1,13 @@
 """Shared fixtures: where the real data lives for this run, and a capture of
-MMEngine's logged warnings."""
+MMEngine's logged warnings; and the skip of CUDA tests where there is no
+GPU."""
 import contextlib
 import logging
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator, List
 
 import pytest
+import torch
 from mmengine.logging import MMLogger
 
 from segkit.engine import install_checkpoint_safety
@@ -15,6 +17,18 @@ SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'
 CAMVID_SAMPLE = REPO_ROOT / 'data' / 'camvid_sample'
 CARVANA_SAMPLE = REPO_ROOT / 'data' / 'carvana_sample'
 ISBI_SAMPLE = REPO_ROOT / 'data' / 'isbi_sample'
+
+
+def pytest_collection_modifyitems(config: pytest.Config,
+                                  items: List[pytest.Item]) -> None:
+    """``@pytest.mark.cuda`` tests run where torch sees a CUDA device and
+    are skipped, saying why, everywhere else."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs a CUDA device')
+    for item in items:
+        if item.get_closest_marker('cuda'):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope='session', autouse=True)

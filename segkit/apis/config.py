@@ -56,14 +56,20 @@ def load_config(path: str,
     (:mod:`segkit.apis.data_roots`). ``train_cfg.max_iters=N`` scales the
     schedule with it (:mod:`segkit.apis.run_length`); the other overrides
     are merged after, so theirs are the final values.
-    The work dir defaults to ``work_dirs/<config name>``. Dataloaders that
-    do not say otherwise pin memory where CUDA is available (faster copies
-    to the GPU); elsewhere torch would only warn that it cannot.
+    The work dir defaults to ``work_dirs/<config name>``. Where CUDA is
+    available, dataloaders pin memory and the model's data preprocessor
+    copies batches to the GPU without blocking, unless the config says
+    otherwise (the copy then overlaps the host's work; elsewhere torch would
+    only warn that it cannot pin).
     """
     cfg = read_config(path)
+    cuda = torch.cuda.is_available()
     for name in DATALOADERS:
         if cfg.get(name) is not None:
-            cfg[name].setdefault('pin_memory', torch.cuda.is_available())
+            cfg[name].setdefault('pin_memory', cuda)
+    preprocessor = cfg.get('model', {}).get('data_preprocessor')
+    if isinstance(preprocessor, dict):
+        preprocessor.setdefault('non_blocking', cuda)
     apply_overrides(cfg, cfg_options, path, check_data)
     cfg.launcher = launcher
     if work_dir is not None:

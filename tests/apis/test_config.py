@@ -57,6 +57,13 @@ def test_dataloaders_pin_memory_only_with_cuda(monkeypatch, cuda):
     cfg = load_config(QUICK)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert cfg[name].pin_memory is cuda
+    assert cfg.model.data_preprocessor.non_blocking is cuda
+
+
+def test_non_blocking_the_user_sets_is_kept(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    cfg = load_config(QUICK, {'model.data_preprocessor.non_blocking': False})
+    assert cfg.model.data_preprocessor.non_blocking is False
 
 
 def test_pin_memory_the_user_sets_is_kept(monkeypatch):

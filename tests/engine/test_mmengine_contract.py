@@ -103,3 +103,18 @@ def test_runner_internals_segrunner_relies_on(make_runner, tmp_path):
     assert saves.count('meta=meta') >= 2, (
         'CheckpointHook no longer passes meta= by keyword: update '
         'SegRunner.save_checkpoint')
+
+
+def test_iter_loop_fetches_through_dataloader_iterator():
+    # PreemptionHook (segkit/engine/hooks/preemption_hook.py) wraps
+    # IterBasedTrainLoop.dataloader_iterator to decide a stop after each
+    # fetch, and saves with explicit meta, which save_checkpoint must keep.
+    from mmengine.runner import IterBasedTrainLoop, Runner
+    fetches = inspect.getsource(IterBasedTrainLoop.run)
+    assert 'next(self.dataloader_iterator)' in fetches, (
+        'IterBasedTrainLoop.run no longer fetches through '
+        'dataloader_iterator: update PreemptionHook')
+    saver = inspect.getsource(Runner.save_checkpoint)
+    assert "meta.setdefault('iter'" in saver, (
+        'Runner.save_checkpoint overrides meta["iter"]: PreemptionHook '
+        'would label its checkpoint with an unfinished iteration')
