@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.structures import PixelData
 
 from segkit.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
 from segkit.structures import SegDataSample
@@ -111,8 +112,8 @@ def _examples() -> dict:
 def examples() -> dict:
     """Each example run once; its namespace by heading."""
     found = _examples()
-    assert set(found) == {'A dataset', 'A transform', 'A model', 'A loss',
-                          'A metric', 'A hook'}
+    assert set(found) == {'A dataset', 'A transform', 'A decode head',
+                          'A loss', 'A metric', 'A hook'}
     namespaces = {}
     for title, code in found.items():
         assert len(code.strip().splitlines()) <= 20, title
@@ -147,14 +148,29 @@ def test_transform_example_greys_the_image_only(examples):
     assert out['gt_seg_map'].sum() == 20
 
 
-def test_model_example_predicts_whole_and_slide(examples):
-    model = MODELS.build(dict(type='TinyFCN', num_classes=3))
-    inputs = torch.randn(1, 3, 20, 24)
-    whole = model.predict(inputs)[0].pred_sem_seg.data
-    model.test_cfg = type(model.test_cfg)(mode='slide', crop_size=12,
-                                          stride=8)
-    slide = model.predict(inputs)[0].pred_sem_seg.data
-    assert whole.shape == slide.shape == (1, 20, 24)
+def test_decode_head_example_trains_and_predicts_on_any_backbone(examples):
+    for backbone in (dict(type='TorchvisionBackbone', name='resnet18'),
+                     dict(type='UNetEncoder', base_channels=4, depth=2)):
+        model = MODELS.build(dict(
+            type='EncoderDecoder', backbone=backbone,
+            decode_head=dict(type='LiteHead', channels=8, num_classes=3)))
+        assert (model.decode_head.in_channels ==
+                model.backbone.out_channels[-1])
+        inputs = torch.randn(2, 3, 40, 36)
+        losses = model(inputs, [_sample(torch.zeros(1, 40, 36).long())] * 2,
+                       mode='loss')
+        assert list(losses) == ['decode.loss_ce']
+        model.eval()
+        model.test_cfg = type(model.test_cfg)(mode='slide', crop_size=32,
+                                              stride=16)
+        pred = model.predict(inputs[:1])[0].pred_sem_seg.data
+        assert pred.shape == (1, 40, 36)
+
+
+def _sample(mask):
+    sample = SegDataSample()
+    sample.gt_sem_seg = _pixels(mask)
+    return sample
 
 
 def test_loss_example_is_cross_entropy_at_gamma_zero(examples):
@@ -179,8 +195,8 @@ def test_metric_example_counts_labelled_pixels(examples):
 
 
 def _pixels(rows):
-    from mmengine.structures import PixelData
-    return PixelData(data=torch.tensor([rows]))
+    data = rows if torch.is_tensor(rows) else torch.tensor([rows])
+    return PixelData(data=data)
 
 
 def test_hook_example_stops_at_the_target(examples):

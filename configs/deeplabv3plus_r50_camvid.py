@@ -1,0 +1,6 @@
+# DeepLabV3+-ResNet50 (output stride 8) on CamVid-11, GPU schedule.
+_base_ = [
+    '_base_/models/deeplabv3plus_r50.py', '_base_/datasets/camvid.py',
+    '_base_/default_runtime.py', '_base_/schedules/schedule_10k.py'
+]
+model = dict(decode_head=dict(num_classes=11))
