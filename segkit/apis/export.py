@@ -183,20 +183,20 @@ def sidecar(model: BaseSegmentor, options: ExportOptions,
     normalise = pre._enable_normalize
     stats = {key: [round(v, 6) for v in getattr(pre, key).flatten().tolist()]
              if normalise else None for key in ('mean', 'std')}
-    io['input'].update(
+    graph_input = dict(io['input'], **(
         dict(layout='NHWC', colour_order='BGR', value_range='0..255',
              note='the graph converts colours, normalises and pads')
         if options.with_preprocess else
         dict(layout='NCHW', colour_order=('RGB' if pre._channel_conversion
                                           else 'as loaded (BGR)'),
              note='(image - mean) / std, padded right and bottom with '
-             'pad_value to multiples of size_divisor'))
-    io['output'].update(
+             'pad_value to multiples of size_divisor')))
+    graph_output = dict(io['output'], **(
         dict(layout='NHW', note='class id per pixel')
         if options.with_argmax else
         dict(layout='NCHW', note=('one logit per pixel; foreground where '
                                   'sigmoid(logit) > threshold')
-             if model.num_classes == 1 else 'class id = argmax over C'))
+             if model.num_classes == 1 else 'class id = argmax over C')))
     return dict(
         format='segkit-onnx', opset=options.opset, dynamic=options.dynamic,
         config=str(config), checkpoint=checkpoint,
@@ -205,7 +205,7 @@ def sidecar(model: BaseSegmentor, options: ExportOptions,
         num_classes=model.num_classes, threshold=model.threshold, **stats,
         bgr_to_rgb=bool(pre._channel_conversion),
         size_divisor=pre.pad_size_divisor, pad_value=pre.pad_value,
-        input=io['input'], output=io['output'])
+        input=graph_input, output=graph_output)
 
 
 def sidecar_path(onnx_file: str) -> Path:
