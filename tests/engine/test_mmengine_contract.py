@@ -106,10 +106,17 @@ def test_runner_internals_segrunner_relies_on(make_runner, tmp_path):
 
 
 def test_iter_loop_fetches_through_dataloader_iterator():
-    # PreemptionHook (segkit/engine/hooks/preemption_hook.py) wraps
-    # IterBasedTrainLoop.dataloader_iterator to decide a stop after each
-    # fetch, and saves with explicit meta, which save_checkpoint must keep.
+    # PreemptionHook (segkit/engine/hooks/preemption_hook.py) wraps the
+    # built train loop (runner._train_loop) in before_run, and its
+    # dataloader_iterator to decide a stop after each fetch, and saves with
+    # explicit meta, which save_checkpoint must keep.
     from mmengine.runner import IterBasedTrainLoop, Runner
+    train = inspect.getsource(Runner.train)
+    assert train.index('self.build_train_loop(') < train.index(
+        "self.call_hook('before_run')") < train.index(
+            'self.train_loop.run()'), (
+        'Runner.train no longer builds the train loop before before_run: '
+        'update PreemptionHook.before_run')
     fetches = inspect.getsource(IterBasedTrainLoop.run)
     assert 'next(self.dataloader_iterator)' in fetches, (
         'IterBasedTrainLoop.run no longer fetches through '

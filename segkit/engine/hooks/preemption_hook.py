@@ -1,5 +1,6 @@
 """Stop training cleanly when the cluster asks: SIGTERM or SIGUSR1 finish
 the iteration, save a complete checkpoint, exit with a status to requeue on."""
+import functools
 import os
 import os.path as osp
 import signal
@@ -11,6 +12,7 @@ import torch
 from mmengine.dist import (all_reduce, barrier, is_distributed,
                            is_main_process)
 from mmengine.hooks import CheckpointHook, Hook
+from mmengine.runner import BaseLoop
 
 from segkit.registry import HOOKS
 from ..atomic_backend import ATOMIC_LOCAL_BACKEND, AtomicLocalBackend
@@ -84,13 +86,16 @@ class PreemptionHook(Hook):
 
     Slurm and ``timeout`` signal the whole process group, so DataLoader
     workers die with the batches they were preparing. While a stop is
-    pending, their death is no crash and a batch they cannot deliver is no
-    error. A second signal while saving is absorbed (torchrun forwards the
+    pending, their death is no crash, and a batch they cannot deliver, to
+    training or to a validation under way, stops training there just the
+    same. A second signal while saving is absorbed (torchrun forwards the
     SIGTERM Slurm already sent); were the process killed anyway, the atomic
     writes leave the previous checkpoint intact. A signal during the last
-    iteration lets training end normally. Needs an iteration-based loop
-    (``IterBasedTrainLoop``, every segkit schedule); with another it warns
-    and leaves the signals alone.
+    iteration lets training end normally. The signals are handled from the
+    start of the train loop to its end, however it ends, and then are the
+    caller's again. Needs an iteration-based loop (``IterBasedTrainLoop``,
+    every segkit schedule) in the main thread; elsewhere it warns and leaves
+    the signals alone.
 
     Args:
         signals: Names of the signals that stop training.
@@ -107,9 +112,10 @@ class PreemptionHook(Hook):
         self.received: Optional[str] = None
         self._previous: Dict[int, _Handler] = {}
 
-    def before_train(self, runner) -> None:
-        self.received = None
-        loop = runner.train_loop
+    def before_run(self, runner) -> None:
+        loop = runner._train_loop  # built by now in a training run
+        if not isinstance(loop, BaseLoop):
+            return  # a test or validation run
         if threading.current_thread() is not threading.main_thread() or \
                 not hasattr(loop, 'dataloader_iterator'):
             runner.logger.warning(
@@ -118,8 +124,26 @@ class PreemptionHook(Hook):
                 'are handled for an IterBasedTrainLoop in the main thread '
                 'only; here one ends training without a checkpoint')
             return
+        run = loop.run
+
+        @functools.wraps(run)
+        def run_stopping_on_signals():
+            self._arm(runner)
+            try:
+                return run()
+            finally:  # however training ends, the caller's handlers return
+                self._disarm(runner)
+
+        loop.run = run_stopping_on_signals
+
+    def _arm(self, runner) -> None:
+        self.received = None
+        loop = runner.train_loop
         loop.dataloader_iterator = _StopBeforeNextBatch(
             loop.dataloader_iterator, self, runner)
+        if runner.val_loop is not None:
+            runner.val_loop.run = self._stopping_on_failure(
+                runner.val_loop.run, runner)
         for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._on_signal)
         if callable(signal.getsignal(signal.SIGCHLD)):
@@ -128,6 +152,16 @@ class PreemptionHook(Hook):
             self._previous[signal.SIGCHLD] = signal.signal(
                 signal.SIGCHLD, self._on_child_exit)
 
+    def _disarm(self, runner) -> None:
+        while self._previous:
+            sig, handler = self._previous.popitem()
+            signal.signal(sig, handler)
+        loop = runner.train_loop
+        loop.dataloader_iterator = loop.dataloader_iterator.batches
+        for wrapped in (loop, runner.val_loop):
+            if wrapped is not None:
+                vars(wrapped).pop('run', None)
+
     def _on_signal(self, signum: int, frame) -> None:
         self.received = self.received or signal.Signals(signum).name
 
@@ -135,8 +169,20 @@ class PreemptionHook(Hook):
         if self.received is None:
             self._previous[signal.SIGCHLD](signum, frame)
 
-    def after_train(self, runner) -> None:
-        self._restore_handlers()
+    def _stopping_on_failure(self, run: Callable, runner) -> Callable:
+        """``run`` (the validation loop's), stopping training if it fails
+        after a signal: its DataLoader workers died of it too."""
+
+        @functools.wraps(run)
+        def guarded():
+            try:
+                return run()
+            except Exception:
+                if self.received is None:
+                    raise
+                self.stop(runner)
+
+        return guarded
 
     def stop_requested(self) -> bool:
         """Whether any rank got a signal; every rank gets the same answer."""
@@ -151,7 +197,6 @@ class PreemptionHook(Hook):
         done = runner.iter
         checkpoint = self._save(runner, done)
         barrier()
-        self._restore_handlers()
         reason = self.received or 'a preemption signal on another rank'
         runner.logger.warning(
             f'{reason}: stopped after iteration {done}/{runner.max_iters}, '
@@ -162,11 +207,6 @@ class PreemptionHook(Hook):
             AtomicLocalBackend().put_text(checkpoint, marker)
         runner.call_hook('after_run')  # flush and close the vis backends
         raise TrainingPreempted(reason, done, checkpoint)
-
-    def _restore_handlers(self) -> None:
-        while self._previous:
-            sig, handler = self._previous.popitem()
-            signal.signal(sig, handler)
 
     @staticmethod
     def _save(runner, done: int) -> str:

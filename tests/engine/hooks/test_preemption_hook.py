@@ -33,16 +33,17 @@ class SignalAt(Hook):
             os.kill(os.getpid(), self.signum)
 
 
-def _run(make_runner, *hooks, checkpoint=True, **overrides):
+def _run(make_runner, *hooks, checkpoint=True, val_interval=100):
+    """The tiny Runner, 4 iterations, checkpoints every 2 (atomic)."""
     default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
     default_hooks['checkpoint'] = dict(
         type='AtomicCheckpointHook', by_epoch=False, interval=2) \
         if checkpoint else None
-    runner = make_runner(
-        train_cfg=dict(by_epoch=False, max_iters=MAX_ITERS, val_interval=100),
+    return make_runner(
+        train_cfg=dict(by_epoch=False, max_iters=MAX_ITERS,
+                       val_interval=val_interval),
         default_hooks=default_hooks,
-        custom_hooks=[PreemptionHook(), *hooks], **overrides)
-    return runner
+        custom_hooks=[PreemptionHook(), *hooks])
 
 
 def test_sigterm_saves_the_iteration_and_raises(make_runner, tmp_path):
@@ -133,6 +134,41 @@ def test_sigusr1_without_a_checkpoint_hook_saves_atomically(
     work = tmp_path / 'work'
     assert torch.load(work / 'iter_3.pth')['meta']['iter'] == 3
     assert (work / 'last_checkpoint').read_text() == str(work / 'iter_3.pth')
+
+
+class WorkersDieInValidation(Hook):
+    """A group signal during validation: SIGTERM, then the fetch of the
+    next validation batch fails, as when its DataLoader worker died."""
+
+    def before_val_iter(self, runner, batch_idx, data_batch=None) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise RuntimeError('DataLoader worker (pid 1) is killed by signal: '
+                           'Terminated.')
+
+
+def test_validation_failing_after_a_signal_stops_with_a_checkpoint(
+        make_runner, tmp_path):
+    runner = _run(make_runner, WorkersDieInValidation(), val_interval=3)
+    with pytest.raises(TrainingPreempted, match='after iteration 3'):
+        runner.train()
+    assert torch.load(tmp_path / 'work' / 'iter_3.pth')['meta']['iter'] == 3
+    assert 'run' not in vars(runner.val_loop)  # the loops are themselves
+    assert 'run' not in vars(runner.train_loop)
+
+
+def test_validation_failing_without_a_signal_is_an_error(make_runner):
+
+    class Fails(Hook):
+
+        def before_val_iter(self, runner, batch_idx, data_batch=None):
+            raise RuntimeError('a bug in validation')
+
+    runner = _run(make_runner, Fails(), val_interval=3)
+    with pytest.raises(RuntimeError, match='a bug in validation'):
+        runner.train()
+    # however training ended, the handlers are the caller's again
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert 'run' not in vars(runner.train_loop)
 
 
 def test_signal_in_the_last_iteration_lets_training_end(make_runner,
