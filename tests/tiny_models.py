@@ -2,7 +2,9 @@
 every model (exports, end-to-end tools) in seconds."""
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,3 +50,24 @@ def distinct_models() -> list:
             path.name)
     return [pytest.param(names[0], id='+'.join(names))
             for names in groups.values()]
+
+
+def calibrate_norms(model: torch.nn.Module, image: np.ndarray) -> None:
+    """Set every BatchNorm's running statistics from one real image, as
+    training would have: freshly initialised deep nets otherwise grow
+    logits in the thousands, where float32 rounding alone exceeds the
+    export's absolute 1e-3 target. The model is left in eval mode."""
+    norms = [m for m in model.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over what it sees
+    divisor = model.data_preprocessor.pad_size_divisor
+    height, width = (s // divisor * divisor for s in image.shape[:2])
+    batch = model.data_preprocessor(dict(inputs=[torch.from_numpy(
+        np.ascontiguousarray(image[:height, :width].transpose(2, 0, 1)))],
+        data_samples=None), False)['inputs']
+    model.train()
+    with torch.no_grad():
+        model(batch, mode='tensor')
+    model.eval()

@@ -14,7 +14,7 @@ from segkit.apis.export import (ExportOptions, export_onnx, read_sidecar,
 from segkit.apis.export_check import check_parity, parity_ok
 from segkit.apis.onnx_model import init_onnx_model, resolve_backend
 from segkit.utils import ConfigValueError, dump_json_atomic
-from tiny_models import distinct_models, tiny_options
+from tiny_models import calibrate_norms, distinct_models, tiny_options
 
 pytestmark = pytest.mark.slow  # each ONNX export takes seconds
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def _export(model, path: Path, **options) -> ExportOptions:
 
 
 @pytest.fixture(scope='module')
-def dynamic_export(tmp_path_factory):
+def dynamic_export(tmp_path_factory, frame):
     """``(model, onnx file)`` of a config's seeded tiny model, exported
     with dynamic shapes once per module."""
     cache = {}
@@ -46,6 +46,7 @@ def dynamic_export(tmp_path_factory):
             torch.manual_seed(0)
             model = init_model(str(REPO / 'configs' / config),
                                cfg_options=tiny_options(config))
+            calibrate_norms(model, frame)
             path = tmp_path_factory.mktemp('dynamic') / 'model.onnx'
             _export(model, path, dynamic=True)
             cache[config] = model, path
@@ -108,7 +109,7 @@ def test_a_static_shape_must_fit_the_size_divisor(binary):
 
 
 def test_onnxruntime_backend_predicts_as_pytorch_in_slide_and_flip_mode(
-        dynamic_export, camvid_sample_root):
+        dynamic_export, frame, camvid_sample_root):
     config = 'unet_camvid_quick.py'
     _, path = dynamic_export(config)
     slide = dict(tiny_options(config), **{'model.test_cfg': dict(
@@ -116,6 +117,7 @@ def test_onnxruntime_backend_predicts_as_pytorch_in_slide_and_flip_mode(
         precision='fp32')})
     torch.manual_seed(0)  # the weights of the exported model
     model = init_model(str(REPO / 'configs' / config), cfg_options=slide)
+    calibrate_norms(model, frame)
     onnx_model = init_onnx_model(str(REPO / 'configs' / config), str(path),
                                  cfg_options=slide)
     assert onnx_model.test_cfg == model.test_cfg
