@@ -152,8 +152,12 @@ def analyze_split(dataset: BaseSegDataset) -> SplitStats:
     void_codes = [rgb_code(c) for c in getattr(dataset, 'void_palette', ())]
     for index in range(len(dataset)):
         info = dict(dataset.get_data_info(index))
-        with Image.open(info['img_path']) as image:
-            width, height = image.size
+        try:
+            with Image.open(info['img_path']) as image:
+                width, height = image.size
+        except OSError as e:  # missing, unreadable or not an image
+            raise DataError(f'cannot read image {printable(info["img_path"])}'
+                            f': {e}') from e
         info['ori_shape'] = (height, width)
         raw = load_raw_seg_map(info)
         colour = stats.colour_masks = raw.ndim == 3
