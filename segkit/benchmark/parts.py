@@ -183,7 +183,7 @@ def bare_loop(cfg: Config, model: BaseSegmentor, wrapper: OptimWrapper,
 
     def forward_backward() -> None:
         with wrapper.optim_context(model):
-            loss, _ = model.parse_losses(model.loss(x[:1], samples[:1]))
+            loss, _ = model.parse_losses(model.loss(x, samples))
         loss.backward()
 
     def step() -> int:
@@ -192,9 +192,12 @@ def bare_loop(cfg: Config, model: BaseSegmentor, wrapper: OptimWrapper,
         wrapper.update_params(loss)
         return batch
 
+    # Counted on the whole batch: batch norm in training needs more than
+    # one value per channel, and an image-pooling branch (ASPP) has one
+    # per image.
     with torch.no_grad():
-        forward_gflop = count_gflop(lambda: model.forward_logits(x[:1]))
-    train_gflop = count_gflop(forward_backward)
+        forward_gflop = count_gflop(lambda: model.forward_logits(x)) / batch
+    train_gflop = count_gflop(forward_backward) / batch
     wrapper.zero_grad()
     model_info = dict(
         params=sum(p.numel() for p in model.parameters()),

@@ -169,3 +169,28 @@ def test_runner_config_trains_only_the_timed_iterations():
     # the config itself is untouched
     assert cfg.val_dataloader is not None
     assert cfg.default_hooks.checkpoint is not None
+
+
+def test_bare_loop_counts_the_flops_of_a_model_with_image_pooling(
+        camvid_sample_root):
+    """DeepLabV3's ASPP pools each image to one value per channel before a
+    batch norm, which training refuses for a batch of one image: FLOPs are
+    counted on the whole batch (of 2 here) and divided."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from segkit.apis import init_model
+    from segkit.benchmark.parts import bare_loop
+
+    cfg = load_config(str(REPO / 'configs' / 'deeplabv3_mbv3_camvid_quick.py'),
+                      {'data_root': str(camvid_sample_root),
+                       'train_dataloader.batch_size': 2,
+                       'optim_wrapper.precision': 'fp32'})
+    with DefaultScope.overwrite_default_scope('segkit'):
+        model = init_model(cfg)
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        info, rate = bare_loop(cfg, model, wrapper, Settings(1, 1, 1, 1),
+                               lambda: None)
+    assert info['train_gflop_per_image'] > 2 * info[
+        'forward_gflop_per_image'] > 0
+    assert rate['images_per_s'] > 0
