@@ -1,8 +1,14 @@
-# DeepLabV3-MobileNetV3 on CamVid in a few CPU-minutes: half-size frames,
-# a 600-iteration schedule, scored against the native-size masks.
+# DeepLabV3-MobileNetV3 on CamVid in about 15 CPU-minutes, from scratch:
+# half-size frames, CE + soft Dice (rare classes), scored at 480x360.
 _base_ = [
     '_base_/models/deeplabv3_mbv3.py', '_base_/datasets/camvid_half.py',
-    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_600.py'
+    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_1400.py'
 ]
-model = dict(decode_head=dict(num_classes=11))
-default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=300))
+model = dict(
+    decode_head=dict(
+        num_classes=11,
+        loss_decode=[
+            dict(type='CrossEntropyLoss', ignore_index=255, loss_weight=1.0),
+            dict(type='DiceLoss', ignore_index=255, loss_weight=1.0),
+        ]))
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=500))
