@@ -64,9 +64,11 @@ def calibrate_norms(model: torch.nn.Module, image: np.ndarray) -> None:
         norm.momentum = None  # a cumulative average over what it sees
     divisor = model.data_preprocessor.pad_size_divisor
     height, width = (s // divisor * divisor for s in image.shape[:2])
-    batch = model.data_preprocessor(dict(inputs=[torch.from_numpy(
-        np.ascontiguousarray(image[:height, :width].transpose(2, 0, 1)))],
-        data_samples=None), False)['inputs']
+    chw = torch.from_numpy(np.ascontiguousarray(
+        image[:height, :width].transpose(2, 0, 1)))
+    # the image and its mirror: pooled branches (ASPP) see 2 values
+    batch = model.data_preprocessor(dict(inputs=[chw, chw.flip(-1)],
+                                         data_samples=None), False)['inputs']
     model.train()
     with torch.no_grad():
         model(batch, mode='tensor')
