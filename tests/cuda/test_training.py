@@ -109,11 +109,13 @@ def test_runner_turns_on_cudnn_benchmark_unless_deterministic(
     torch.backends.cudnn.benchmark = False
     RUNNERS.build(camvid_config())
     assert torch.backends.cudnn.benchmark
-    RUNNERS.build(camvid_config(**{'randomness.deterministic': True}))
-    assert not torch.backends.cudnn.benchmark
-    assert torch.backends.cudnn.deterministic
-    torch.backends.cudnn.deterministic = False
-    torch.use_deterministic_algorithms(False)
+    try:
+        RUNNERS.build(camvid_config(**{'randomness.deterministic': True}))
+        assert not torch.backends.cudnn.benchmark
+        assert torch.backends.cudnn.deterministic
+    finally:  # process-wide switches the later tests must not inherit
+        torch.backends.cudnn.deterministic = False
+        torch.use_deterministic_algorithms(False)
 
 
 def test_pinned_batches_are_copied_without_blocking(camvid_config):

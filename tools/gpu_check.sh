@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Every GPU check of issue 14 in one run of about 9 minutes, for a bare
+# CUDA machine reached for a short time (docs/performance.md, "On a GPU"):
+#   1. the CUDA tests (tests/cuda: precisions, GradScaler, channels_last,
+#      cuDNN autotuner, pinned copies, autocast, slide memory, NCCL);
+#   2. tools/benchmark.py for the paper U-Net and DeepLabV3-R50 in fp32,
+#      fp16 and bf16: train and inference images/s, Runner vs bare loop,
+#      data-wait fraction;
+#   3. benchmarks/baseline_unet_train.py and baseline_predict.py at the
+#      same shapes, then the zoo's CamVid configs in bf16 while time is left
+#      (ZOO, a list of configs);
+#   4. time to quality: configs/unet_camvid_gpu.py for 5 minutes (its
+#      schedule sized from the images/s just measured), best val mIoU.
+# Prepare here, then send it with .device:
+#   bash ../shared/device/prepare.sh --camvid      # .device/: wheels, JPEG CamVid
+#   source .device/setup.sh && bash tools/gpu_check.sh   # on the GPU machine
+# Writes $OUT (default work_dirs/gpu_check): summary.md (the figures and the
+# targets), gpu_check.log (each stage's status and time) and results.tar.gz
+# (every log and benchmark JSON). Each stage has a time limit and the
+# time-to-quality run gets what is left of GPU_CHECK_SECONDS, at most
+# TTQ_SECONDS, so the whole run ends in time. Knobs for a dry run on a CPU:
+# PRECISIONS, BENCH_ARGS, BENCH_LIMIT, BASELINE_ITERS, BASELINE_WARMUP,
+# BASELINE_N, TTQ_SECONDS, GPU_CHECK_SECONDS, EXTRA_OPTIONS (--cfg-options
+# for every segkit run), PYTHON.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+START=$(date +%s)
+DEADLINE=$((START + ${GPU_CHECK_SECONDS:-540}))
+TTQ_SECONDS=${TTQ_SECONDS:-300}
+PRECISIONS=${PRECISIONS:-fp32 fp16 bf16}
+BENCH_ARGS=${BENCH_ARGS:---warmup 20 --iters 10 --repeats 3}
+BENCH_LIMIT=${BENCH_LIMIT:-120}
+BASELINE_ITERS=${BASELINE_ITERS:-40}
+BASELINE_WARMUP=${BASELINE_WARMUP:-10}
+BASELINE_N=${BASELINE_N:-50}
+ZOO=${ZOO:-configs/unet_r18_camvid.py configs/deeplabv3plus_r50_camvid.py
+configs/fpn_r50_camvid.py configs/segformer_pvtv2_b0_camvid.py
+configs/deeplabv3_mbv3_camvid.py}
+PY=${PYTHON:-python3}
+OUT=${OUT:-work_dirs/gpu_check}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
+CAMVID=${CAMVID_ROOT:-../shared/data/camvid}
+RESERVE=$((TTQ_SECONDS + 45))  # kept back for the time-to-quality run
+mkdir -p "$OUT"
+
+# The JPEG copy of CamVid names its frames .jpg.
+DATA=("data_root=$CAMVID")
+if compgen -G "$CAMVID/train/*.jpg" > /dev/null; then
+  for split in train val test; do
+    DATA+=("${split}_dataloader.dataset.img_suffix=.jpg")
+  done
+fi
+# shellcheck disable=SC2206  # a list of key=value words
+DATA+=(${EXTRA_OPTIONS:-})
+
+# stage NAME LIMIT_S [--reserve S] COMMAND...: run COMMAND, its output in
+# $WORK/NAME.log, for at most LIMIT_S seconds and never into the last S
+# seconds before the deadline; record its status and duration.
+stage() {
+  local name=$1 limit=$2 reserve=0 left t0 rc
+  shift 2
+  if [ "$1" = --reserve ]; then
+    reserve=$2
+    shift 2
+  fi
+  left=$((DEADLINE - reserve - $(date +%s)))
+  [ "$limit" -gt "$left" ] && limit=$left
+  if [ "$limit" -lt 15 ]; then
+    echo "$name: skipped, ${left}s left" | tee -a "$WORK/stages.txt"
+    return 1
+  fi
+  t0=$(date +%s)
+  timeout -k 15 "$limit" "$@" > "$WORK/$name.log" 2>&1
+  rc=$?
+  echo "$name: status $rc in $(($(date +%s) - t0))s (limit ${limit}s)" |
+    tee -a "$WORK/stages.txt"
+  tail -n 3 "$WORK/$name.log"
+  return "$rc"
+}
+
+# bench CONFIG PRECISION PARTS: tools/benchmark.py in that precision (for
+# training and inference) into $WORK/bench_<config name>_PRECISION.json.
+bench() {
+  local name
+  name=$(basename "$1" .py)
+  # shellcheck disable=SC2086  # BENCH_ARGS and PARTS are lists of words
+  stage "bench_${name}_$2" "$BENCH_LIMIT" --reserve "$RESERVE" \
+    "$PY" tools/benchmark.py "$1" --what $3 $BENCH_ARGS \
+    --json "$WORK/bench_${name}_$2.json" --cfg-options "${DATA[@]}" \
+    "optim_wrapper.precision=$2" "model.test_cfg.precision=$2"
+}
+
+# The training iterations that fill 80 % of $1 seconds at the U-Net's
+# measured training speed (bf16, else fp16, else fp32), batch 16.
+ttq_iterations() {
+  "$PY" - "$WORK" "$1" <<'PY'
+import json, pathlib, sys
+work, seconds = pathlib.Path(sys.argv[1]), float(sys.argv[2])
+for precision in ('bf16', 'fp16', 'fp32'):
+    path = work / f'bench_unet_camvid_{precision}.json'
+    if path.is_file():
+        ips = json.loads(path.read_text())['train']['runner']['images_per_s']
+        print(max(20, int(0.8 * seconds * ips / 16)))
+        break
+else:
+    print(0)
+PY
+}
+
+main() {
+  echo "gpu_check $(date -u +%FT%TZ)," \
+    "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  nvidia-smi -L 2>/dev/null || echo 'no nvidia-smi'
+  "$PY" -c 'import torch; print("torch", torch.__version__, "CUDA",
+    torch.version.cuda, "cuDNN", torch.backends.cudnn.version(),
+    torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")'
+
+  # 1. The CUDA tests (skipped, with their reason, where there is no GPU).
+  stage cuda_tests 180 --reserve "$RESERVE" \
+    "$PY" -m pytest tests/cuda -q -rs -p no:cacheprovider \
+    --junitxml="$WORK/cuda_tests.xml"
+
+  # 2. tools/benchmark.py: each model in each precision; the data pipeline
+  # and the conv peak once per model.
+  local config precision what
+  for config in configs/unet_camvid.py configs/deeplabv3_r50_camvid.py; do
+    what=all
+    for precision in $PRECISIONS; do
+      bench "$config" "$precision" "$what"
+      what='train infer'
+    done
+  done
+
+  # 3. The baselines at segkit's shapes: configs/unet_camvid.py trains on
+  # 352x480 crops in batches of 8 and infers at 480x360, batch 1.
+  stage baseline_train 120 --reserve "$RESERVE" \
+    "$PY" benchmarks/baseline_unet_train.py "$CAMVID" \
+    --iters "$BASELINE_ITERS" --warmup "$BASELINE_WARMUP" \
+    --size 480 352 --batch 8
+  stage baseline_predict 90 --reserve "$RESERVE" \
+    "$PY" benchmarks/baseline_predict.py "$CAMVID" --n "$BASELINE_N" \
+    --warmup 2
+  for config in $ZOO; do
+    [ -f "$config" ] && bench "$config" bf16 'train infer'
+  done
+
+  # 4. Time to quality: a run still going at the budget gets SIGTERM, saves
+  # its checkpoint and stops (status 75); its validations give the mIoU.
+  local budget iterations
+  budget=$((DEADLINE - $(date +%s) - 30))
+  [ "$budget" -gt "$TTQ_SECONDS" ] && budget=$TTQ_SECONDS
+  iterations=$(ttq_iterations "$budget")
+  echo "time to quality: ${budget}s, train_cfg.max_iters=$iterations"
+  if [ "$iterations" -gt 0 ]; then
+    stage ttq $((budget + 40)) timeout --preserve-status -s TERM "$budget" \
+      "$PY" tools/train.py configs/unet_camvid_gpu.py --work-dir "$WORK/ttq" \
+      --cfg-options "${DATA[@]}" "train_cfg.max_iters=$iterations"
+  fi
+
+  "$PY" tools/gpu_check_summary.py "$WORK" > "$OUT/summary.md"
+  cat "$OUT/summary.md"
+  tar -czf "$OUT/results.tar.gz" -C "$WORK" --exclude='*.pth' .
+  echo "gpu_check done in $(($(date +%s) - START))s: $OUT"
+}
+
+main 2>&1 | tee "$OUT/gpu_check.log"
