@@ -16,7 +16,7 @@
 #   source .device/setup.sh && bash tools/gpu_check.sh   # on the GPU machine
 # Writes $OUT (default work_dirs/gpu_check): summary.md (the figures and the
 # targets), gpu_check.log (each stage's status and time) and results.tar.gz
-# (every log and benchmark JSON). Each stage has a time limit and the
+# (every log, benchmark JSON and report, no checkpoint or panel). Each stage has a time limit and the
 # time-to-quality run gets what is left of GPU_CHECK_SECONDS, at most
 # TTQ_SECONDS, so the whole run ends in time. Knobs for a dry run on a CPU:
 # PRECISIONS, BENCH_ARGS, BENCH_LIMIT, BASELINE_ITERS, BASELINE_WARMUP,
@@ -159,7 +159,9 @@ main() {
 
   "$PY" tools/gpu_check_summary.py "$WORK" > "$OUT/summary.md"
   cat "$OUT/summary.md"
-  tar -czf "$OUT/results.tar.gz" -C "$WORK" --exclude='*.pth' .
+  # Checkpoints and panels stay behind: a file comes back under 16 MB.
+  tar -czf "$OUT/results.tar.gz" -C "$WORK" --exclude='*.pth' \
+    --exclude='*.png' .
   echo "gpu_check done in $(($(date +%s) - START))s: $OUT"
 }
 

@@ -115,7 +115,8 @@ def time_to_quality(work: Path) -> List[str]:
         best, step = max(scores)
         lines.append(f'- best val mIoU {best:.4f} at iteration {step}, '
                      f'{len(scores)} validations')
-    log = _read(work / 'ttq.log')
+    log = _read(work / 'ttq.log') + ''.join(
+        _read(path) for path in work.glob('ttq/2*/*.log'))
     stopped = re.search(r'stopped after iteration (\d+/\d+)', log)
     if stopped:
         lines.append(f'- stopped by SIGTERM after iteration '

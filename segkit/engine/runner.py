@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 
 from segkit.registry import RUNNERS
 from segkit.utils.console import install_console
+from .hooks.preemption_hook import TrainingPreempted
 from .resume import MODEL_IDENTITY_KEY, check_resume_model, model_identity
 
 # What MMEngine writes into a run folder before the first iteration: the
@@ -110,6 +111,8 @@ class SegRunner(Runner):
     def _discarding_failed_start(self, run):
         try:
             return run()
+        except TrainingPreempted:
+            raise  # it trained and saved: its log says where it stopped
         except BaseException:
             self._discard_failed_start()
             raise

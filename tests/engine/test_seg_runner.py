@@ -227,3 +227,34 @@ def test_best_checkpoint_is_the_last_runs_own(tmp_path):
     (work / 'last_checkpoint').unlink()
     with pytest.raises(MissingPathError, match='holds no finished training'):
         best_checkpoint(str(work))
+
+
+def test_a_preempted_run_keeps_its_folder_and_log(tmp_path):
+    """SIGTERM after the first iteration, before any log point: the run
+    trained and saved, so its folder and the log line saying where it
+    stopped stay, unlike a failed start's."""
+    import os
+    import signal
+
+    from mmengine.hooks import Hook
+
+    from segkit.engine.hooks import TrainingPreempted
+
+    class SignalAfterFirstIteration(Hook):
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            if runner.iter == 0:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    runner = RUNNERS.build(config(tmp_path, default_hooks=dict(
+        logger=dict(type='LoggerHook', interval=10),
+        checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2),
+        preemption=dict(type='PreemptionHook'))))
+    runner.register_hook(SignalAfterFirstIteration())
+    with pytest.raises(TrainingPreempted):
+        runner.train()
+    [folder] = [path for path in tmp_path.glob('2*') if path.is_dir()]
+    log = next(folder.glob('*.log')).read_text()
+    assert 'SIGTERM: stopped after iteration 1/4' in log
+    assert (tmp_path / 'iter_1.pth').is_file()
