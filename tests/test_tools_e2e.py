@@ -200,19 +200,21 @@ def test_resnet_unet_trains_tests_and_resumes_on_carvana(
         tmp_path, carvana_sample_root):
     """The smp recipe's EncoderDecoder (torchvision ResNet-18 encoder,
     gradient accumulation over 2 batches) through the three tools."""
-    options = [f'data_root={carvana_sample_root}', *FAST]
-    train('configs/unet_r18_carvana_quick.py', tmp_path, options, 4)
+    options = [f'data_root={carvana_sample_root}', *FAST,
+               'train_cfg.val_interval=10',
+               'default_hooks.checkpoint.interval=2']
+    train('configs/unet_r18_carvana_quick.py', tmp_path, options, 2)
     full = run_log(tmp_path)
     assert re.search(r'decode\.loss_bce: \d.*decode\.loss_dice: \d', full)
     log = run_tool('tools/test.py', 'configs/unet_r18_carvana_quick.py',
-                   str(tmp_path / 'iter_3.pth'), '--work-dir', str(tmp_path),
+                   str(tmp_path / 'iter_2.pth'), '--work-dir', str(tmp_path),
                    '--cfg-options', *options)
     assert re.search(r'Dice: \d\.\d+', log)
-    log = train('configs/unet_r18_carvana_quick.py', tmp_path, options, 6,
+    log = train('configs/unet_r18_carvana_quick.py', tmp_path, options, 3,
                 '--resume')
-    assert 'resumed at iteration 4' in log
-    ckpt = torch.load(tmp_path / 'iter_6.pth', map_location='cpu')
-    assert ckpt['meta']['iter'] == 6
+    assert 'resumed at iteration 2' in log
+    ckpt = torch.load(tmp_path / 'iter_3.pth', map_location='cpu')
+    assert ckpt['meta']['iter'] == 3
     assert 'backbone.body.layer4.1.conv2.weight' in ckpt['state_dict']
 
 

@@ -42,6 +42,17 @@ def read_checkpoint(checkpoint: str, map_location: Any = 'cpu'
     return revised, dict(meta)
 
 
+def adapt_to(model: nn.Module, state: Dict[str, Any]) -> Dict[str, Any]:
+    """``state`` in ``model``'s key names, by its ``adapt_state_dict`` (a
+    segmentor renames older layouts' keys); unchanged for other modules."""
+    adapt = getattr(model, 'adapt_state_dict', None)
+    if adapt is None:
+        return state
+    adapted = OrderedDict(adapt(dict(state)))
+    adapted._metadata = getattr(state, '_metadata', OrderedDict())
+    return adapted
+
+
 def load_model_weights(model: nn.Module, checkpoint: str,
                        strict: bool = True,
                        map_location: Any = 'cpu',
@@ -63,10 +74,11 @@ def load_model_weights(model: nn.Module, checkpoint: str,
         The fit report, with the checkpoint's ``meta``.
     """
     state, meta = read_checkpoint(checkpoint, map_location)
+    state = adapt_to(model, state)
     report = compare_state_dicts(model, state, checkpoint)
     report.meta = meta
     enforce_fit(report, strict, relax)
     fitting = OrderedDict((key, state[key]) for key in report.loaded)
-    fitting._metadata = state._metadata
+    fitting._metadata = getattr(state, '_metadata', OrderedDict())
     model.load_state_dict(fitting, strict=False)
     return report

@@ -4,7 +4,7 @@ from mmengine.model import is_model_wrapper
 
 from segkit.registry import HOOKS
 from segkit.utils import compare_state_dicts, enforce_fit
-from ..model_loading import read_checkpoint
+from ..model_loading import adapt_to, read_checkpoint
 
 
 @HOOKS.register_module()
@@ -39,6 +39,6 @@ class CheckpointFitHook(Hook):
             return
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        state, _ = read_checkpoint(checkpoint)
+        state = adapt_to(model, read_checkpoint(checkpoint)[0])
         enforce_fit(compare_state_dicts(model, state, checkpoint),
                     self.strict, self.relax)
