@@ -41,6 +41,10 @@ class TrainingPreempted(Exception):
         self.checkpoint = checkpoint
 
 
+class _ValidationAbandoned(Exception):
+    """Validation failed on another rank after a signal: stop here too."""
+
+
 class _StopBeforeNextBatch:
     """The train loop's batch iterator, with the hook's stop check after
     each fetch: before the next iteration starts."""
@@ -66,6 +70,16 @@ class _StopBeforeNextBatch:
         return batch
 
 
+def _any_rank(flag: bool) -> bool:
+    """Whether ``flag`` is true on any rank: a collective every rank calls
+    at the same point (just ``flag`` without distribution)."""
+    if not is_distributed():
+        return flag
+    tensor = torch.tensor(float(flag))
+    all_reduce(tensor, op='max')
+    return bool(tensor.item())
+
+
 @HOOKS.register_module()
 class PreemptionHook(Hook):
     """Turn a preemption signal into a checkpoint and a clean exit.
@@ -88,7 +102,9 @@ class PreemptionHook(Hook):
     workers die with the batches they were preparing. While a stop is
     pending, their death is no crash, and a batch they cannot deliver, to
     training or to a validation under way, stops training there just the
-    same. A second signal while saving is absorbed (torchrun forwards the
+    same. Ranks whose workers had their batches ready finish validating;
+    before they gather the results, every rank agrees whether any failed,
+    so all stop together instead of waiting in different collectives. A second signal while saving is absorbed (torchrun forwards the
     SIGTERM Slurm already sent); were the process killed anyway, the atomic
     writes leave the previous checkpoint intact. A signal during the last
     iteration lets training end normally. The signals are handled from the
@@ -144,6 +160,8 @@ class PreemptionHook(Hook):
         if runner.val_loop is not None:
             runner.val_loop.run = self._stopping_on_failure(
                 runner.val_loop.run, runner)
+            evaluator = runner.val_loop.evaluator
+            evaluator.evaluate = self._unless_abandoned(evaluator.evaluate)
         for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._on_signal)
         if callable(signal.getsignal(signal.SIGCHLD)):
@@ -161,6 +179,8 @@ class PreemptionHook(Hook):
         for wrapped in (loop, runner.val_loop):
             if wrapped is not None:
                 vars(wrapped).pop('run', None)
+        if runner.val_loop is not None:
+            vars(runner.val_loop.evaluator).pop('evaluate', None)
 
     def _on_signal(self, signum: int, frame) -> None:
         self.received = self.received or signal.Signals(signum).name
@@ -171,26 +191,40 @@ class PreemptionHook(Hook):
 
     def _stopping_on_failure(self, run: Callable, runner) -> Callable:
         """``run`` (the validation loop's), stopping training if it fails
-        after a signal: its DataLoader workers died of it too."""
+        after a signal (its DataLoader workers died of it too) here or on
+        another rank."""
 
         @functools.wraps(run)
         def guarded():
             try:
                 return run()
+            except _ValidationAbandoned:
+                self.stop(runner)
             except Exception:
                 if self.received is None:
                     raise
+                # The other ranks ask in their evaluate(): see below.
+                _any_rank(True)
                 self.stop(runner)
 
         return guarded
 
+    @staticmethod
+    def _unless_abandoned(evaluate: Callable) -> Callable:
+        """``evaluate`` (the validation evaluator's), first asking every
+        rank whether its validation failed: it gathers results from all."""
+
+        @functools.wraps(evaluate)
+        def checked(*args, **kwargs):
+            if _any_rank(False):
+                raise _ValidationAbandoned
+            return evaluate(*args, **kwargs)
+
+        return checked
+
     def stop_requested(self) -> bool:
         """Whether any rank got a signal; every rank gets the same answer."""
-        if not is_distributed():
-            return self.received is not None
-        flag = torch.tensor(float(self.received is not None))
-        all_reduce(flag, op='max')
-        return bool(flag.item())
+        return _any_rank(self.received is not None)
 
     def stop(self, runner) -> NoReturn:
         """Save the iterations done, log, raise :class:`TrainingPreempted`."""

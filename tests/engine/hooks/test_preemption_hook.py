@@ -3,11 +3,15 @@ mid-run finishes the iteration, saves its checkpoint atomically and raises
 TrainingPreempted; a second signal during the save is absorbed; the
 signal handlers are the caller's again afterwards. tests/engine/
 test_preemption.py sends the signal to real tools/train.py processes."""
+import multiprocessing
 import os
 import signal
+import socket
 
 import pytest
 import torch
+import torch.distributed as torch_dist
+from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 
 from segkit.engine.hooks import (EXIT_PREEMPTED, PREEMPTED_MARKER_ENV,
@@ -33,7 +37,8 @@ class SignalAt(Hook):
             os.kill(os.getpid(), self.signum)
 
 
-def _run(make_runner, *hooks, checkpoint=True, val_interval=100):
+def _run(make_runner, *hooks, checkpoint=True, val_interval=100,
+         **overrides):
     """The tiny Runner, 4 iterations, checkpoints every 2 (atomic)."""
     default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
     default_hooks['checkpoint'] = dict(
@@ -43,7 +48,7 @@ def _run(make_runner, *hooks, checkpoint=True, val_interval=100):
         train_cfg=dict(by_epoch=False, max_iters=MAX_ITERS,
                        val_interval=val_interval),
         default_hooks=default_hooks,
-        custom_hooks=[PreemptionHook(), *hooks])
+        custom_hooks=[PreemptionHook(), *hooks], **overrides)
 
 
 def test_sigterm_saves_the_iteration_and_raises(make_runner, tmp_path):
@@ -138,9 +143,15 @@ def test_sigusr1_without_a_checkpoint_hook_saves_atomically(
 
 class WorkersDieInValidation(Hook):
     """A group signal during validation: SIGTERM, then the fetch of the
-    next validation batch fails, as when its DataLoader worker died."""
+    next validation batch fails, as when its DataLoader worker died; on
+    ``rank`` only, if given."""
+
+    def __init__(self, rank=None) -> None:
+        self.rank = rank
 
     def before_val_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if self.rank not in (None, get_rank()):
+            return
         os.kill(os.getpid(), signal.SIGTERM)
         raise RuntimeError('DataLoader worker (pid 1) is killed by signal: '
                            'Terminated.')
@@ -154,6 +165,44 @@ def test_validation_failing_after_a_signal_stops_with_a_checkpoint(
     assert torch.load(tmp_path / 'work' / 'iter_3.pth')['meta']['iter'] == 3
     assert 'run' not in vars(runner.val_loop)  # the loops are themselves
     assert 'run' not in vars(runner.train_loop)
+
+
+def test_validation_failing_on_one_rank_stops_every_rank(make_runner,
+                                                         tmp_path):
+    """Two ranks (gloo): rank 1's validation workers die of the signal
+    while rank 0 has its batches and validates to the end. Both stop after
+    the same iteration with its checkpoint, instead of rank 1 waiting at
+    the save's barrier and rank 0 in the gathering of results."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+
+    def rank_main(rank: int) -> None:
+        os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank),
+                          WORLD_SIZE='2', MASTER_ADDR='127.0.0.1',
+                          MASTER_PORT=str(port))
+        torch_dist.init_process_group('gloo')
+        runner = _run(make_runner, WorkersDieInValidation(rank=1),
+                      val_interval=2, launcher='pytorch',
+                      cfg=dict(model_wrapper_cfg=dict(
+                          type='MMDistributedDataParallel',
+                          broadcast_buffers=False, device_ids=None)))
+        try:
+            runner.train()
+        except TrainingPreempted as stopped:
+            os._exit(EXIT_PREEMPTED if stopped.iteration == 2 else 1)
+        os._exit(0)
+
+    ranks = [multiprocessing.get_context('fork').Process(
+        target=rank_main, args=(rank,)) for rank in (0, 1)]
+    for process in ranks:
+        process.start()
+    for process in ranks:
+        process.join(timeout=120)
+    hung = [process.kill() for process in ranks if process.is_alive()]
+    assert not hung, 'the ranks wait in different collectives'
+    assert [process.exitcode for process in ranks] == [EXIT_PREEMPTED] * 2
+    assert torch.load(tmp_path / 'work' / 'iter_2.pth')['meta']['iter'] == 2
 
 
 def test_validation_failing_without_a_signal_is_an_error(make_runner):
