@@ -88,19 +88,25 @@ class ONNXRuntimeSegmentor(BaseSegmentor):
             test_cfg=dataclasses.replace(reference.test_cfg,
                                          precision='fp32'))
         self.onnx_file, self.threads = onnx_file, threads
-        self.session = session
         self.input_name = session.get_inputs()[0].name
         # ints where the export fixed a size, names where it is dynamic
         self.input_shape = session.get_inputs()[0].shape
+        # The session that runs the model starts on first use: a DataLoader
+        # worker forked from a process holding one (its thread pool) can
+        # deadlock when it frees its copy.
+        self._session = None
+
+    @property
+    def session(self):
+        """The onnxruntime session, started on first use."""
+        if self._session is None:
+            self._session = ort_session(self.onnx_file, self.threads)
+        return self._session
 
     def __getstate__(self) -> dict:
         """Pickling and deepcopy leave the session out (onnxruntime's cannot
-        be pickled); :meth:`__setstate__` opens the file again."""
-        return dict(self.__dict__, session=None)
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        self.session = ort_session(self.onnx_file, self.threads)
+        be pickled); the copy starts its own on first use."""
+        return dict(self.__dict__, _session=None)
 
     def _fixed(self, axis: int) -> Optional[int]:
         size = self.input_shape[axis]
