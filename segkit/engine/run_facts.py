@@ -177,10 +177,14 @@ def run_facts(runner, mode: str) -> Dict[str, Any]:
     if evaluated is not None:
         facts.setdefault('data', {})['val' if mode == 'train' else 'test'] = \
             _dataset_facts(evaluated.dataloader)
-    try:  # FLOPs at the evaluated size; else, at the training crop size
-        facts['model'] = _model_facts(model, evaluated.dataloader
-                                      if evaluated else
-                                      runner.train_dataloader)
+    # FLOPs at the evaluated size; else, at the training crop size. A model
+    # without parameters runs no PyTorch network (an ONNX file): nothing
+    # to count.
+    try:
+        if any(True for _ in model.parameters()):
+            facts['model'] = _model_facts(model, evaluated.dataloader
+                                          if evaluated else
+                                          runner.train_dataloader)
     except Exception as err:  # noqa: BLE001 -- a summary never stops a run
         runner.logger.warning(f'no model summary: {type(err).__name__}: '
                               f'{err}')

@@ -63,9 +63,11 @@ def test_export_then_score_the_onnx_file_as_the_checkpoint(
     for name, model_file in (('pytorch', checkpoint),
                              ('onnx', str(tmp_path / 'model.onnx'))):
         out = tmp_path / f'{name}.json'
-        run('test.py', 'configs/unet_camvid_quick.py', model_file, '--out',
-            str(out), '--work-dir', str(tmp_path / name), '--cfg-options',
-            f'data_root={camvid_sample_root}', *options)
+        done = run('test.py', 'configs/unet_camvid_quick.py', model_file,
+                   '--out', str(out), '--work-dir', str(tmp_path / name),
+                   '--cfg-options', f'data_root={camvid_sample_root}',
+                   *options)
+        assert 'WARNING' not in done.stdout + done.stderr
         scores[name] = json.loads(out.read_text())
     assert scores['onnx']['mIoU'] == pytest.approx(scores['pytorch']['mIoU'],
                                                    abs=1e-3)

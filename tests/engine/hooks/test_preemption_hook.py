@@ -3,14 +3,15 @@ mid-run finishes the iteration, saves its checkpoint atomically and raises
 TrainingPreempted; a second signal during the save is absorbed; the
 signal handlers are the caller's again afterwards. tests/engine/
 test_preemption.py sends the signal to real tools/train.py processes."""
-import multiprocessing
 import os
 import signal
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as torch_dist
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 
@@ -167,41 +168,30 @@ def test_validation_failing_after_a_signal_stops_with_a_checkpoint(
     assert 'run' not in vars(runner.train_loop)
 
 
-def test_validation_failing_on_one_rank_stops_every_rank(make_runner,
-                                                         tmp_path):
-    """Two ranks (gloo): rank 1's validation workers die of the signal
-    while rank 0 has its batches and validates to the end. Both stop after
-    the same iteration with its checkpoint, instead of rank 1 waiting at
-    the save's barrier and rank 0 in the gathering of results."""
+def test_validation_failing_on_one_rank_stops_every_rank(tmp_path):
+    """Two ranks (gloo, two_rank_validation.py): rank 1's validation workers
+    die of the signal while rank 0 has its batches and validates to the
+    end. Both stop after the same iteration with its checkpoint, instead of
+    rank 1 waiting at the save's barrier and rank 0 in the gathering of
+    results."""
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-
-    def rank_main(rank: int) -> None:
-        os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank),
-                          WORLD_SIZE='2', MASTER_ADDR='127.0.0.1',
-                          MASTER_PORT=str(port))
-        torch_dist.init_process_group('gloo')
-        runner = _run(make_runner, WorkersDieInValidation(rank=1),
-                      val_interval=2, launcher='pytorch',
-                      cfg=dict(model_wrapper_cfg=dict(
-                          type='MMDistributedDataParallel',
-                          broadcast_buffers=False, device_ids=None)))
-        try:
-            runner.train()
-        except TrainingPreempted as stopped:
-            os._exit(EXIT_PREEMPTED if stopped.iteration == 2 else 1)
-        os._exit(0)
-
-    ranks = [multiprocessing.get_context('fork').Process(
-        target=rank_main, args=(rank,)) for rank in (0, 1)]
-    for process in ranks:
-        process.start()
-    for process in ranks:
-        process.join(timeout=120)
-    hung = [process.kill() for process in ranks if process.is_alive()]
-    assert not hung, 'the ranks wait in different collectives'
-    assert [process.exitcode for process in ranks] == [EXIT_PREEMPTED] * 2
+        port = str(sock.getsockname()[1])
+    ranks = [subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name(
+            'two_rank_validation.py')), str(rank), port, str(tmp_path /
+                                                              'work')],
+        env={**os.environ, 'OMP_NUM_THREADS': '1'}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for rank in (0, 1)]
+    try:
+        outputs = [rank.communicate(timeout=120)[0] for rank in ranks]
+    except subprocess.TimeoutExpired:
+        pytest.fail('the ranks wait in different collectives')
+    finally:
+        for rank in ranks:
+            rank.kill()
+    assert [rank.returncode for rank in ranks] == [EXIT_PREEMPTED] * 2, \
+        outputs
     assert torch.load(tmp_path / 'work' / 'iter_2.pth')['meta']['iter'] == 2
 
 
