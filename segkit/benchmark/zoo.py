@@ -1,0 +1,121 @@
+"""Rows of docs/model_zoo.md, measured: a model's size and cost, its
+throughput here, and what its quick-schedule run reached and took."""
+import json
+import os.path as osp
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from mmengine.config import Config
+
+from segkit.apis import init_model, load_config
+from segkit.utils import atomic_write
+from segkit.visualization.curves import load_scalars
+from .machine import count_gflop, cpu_model
+from .run import run_benchmark
+from .timing import Settings
+
+#: (h, w) the GFLOPs are counted at: CamVid's native frame.
+FLOP_SIZE = (360, 480)
+
+
+def model_facts(cfg: Config) -> Dict[str, Any]:
+    """Parameters and forward GFLOPs of one image at :data:`FLOP_SIZE`."""
+    model = init_model(cfg)
+    with torch.no_grad():
+        gflop = count_gflop(
+            lambda: model.forward_logits(torch.zeros(1, 3, *FLOP_SIZE)))
+    return dict(params=sum(p.numel() for p in model.parameters()),
+                gflops=gflop)
+
+
+def latest_run(work_dir: str) -> Optional[Path]:
+    """The newest ``<timestamp>`` run folder of a work dir with scalars."""
+    runs = sorted(p.parents[1] for p in Path(work_dir).glob(
+        '*/vis_data/scalars.json'))
+    return runs[-1] if runs else None
+
+
+def run_outcome(run_dir: Path, metric: str) -> Dict[str, Any]:
+    """The best validation ``metric`` of a run, the iterations it logged,
+    and its wall minutes from the ``run_info.json`` a finished run has
+    (None for a run that was stopped)."""
+    scalars = load_scalars(run_dir)
+    scores = [line[metric] for line in scalars.val if metric in line]
+    info = run_dir / 'run_info.json'
+    wall = (json.loads(info.read_text()).get('wall_time')
+            if info.is_file() else None)
+    return dict(score=max(scores) if scores else None, metric=metric,
+                iterations=int(scalars.train[-1]['iter']),
+                minutes=None if wall is None else wall / 60)
+
+
+def zoo_row(config: str, quick_config: Optional[str],
+            settings: Settings) -> Dict[str, Any]:
+    """Everything one table row shows, measured now (the quick run's score
+    and minutes are read from its work dir)."""
+    cfg = load_config(config)
+    row: Dict[str, Any] = dict(config=config, quick_config=quick_config,
+                               **model_facts(cfg))
+    bench = run_benchmark(cfg, ('infer', 'train'), settings)
+    row.update(precision=bench['precision'],
+               train_images_per_s=bench['train']['runner']['images_per_s'],
+               infer_images_per_s=bench['infer']['batch_1']['images_per_s'])
+    if quick_config:
+        quick = load_config(quick_config)
+        metric = quick.default_hooks.checkpoint.get('save_best', 'mIoU')
+        run = latest_run(quick.work_dir)
+        if run is not None:
+            row.update(run=str(run), **run_outcome(run, metric))
+    return row
+
+
+def _cell(value: Any, fmt: str) -> str:
+    return '—' if value is None else format(value, fmt)
+
+
+def format_table(rows: Sequence[Dict[str, Any]], machine: str) -> str:
+    """The markdown page: the table, then each row's commands."""
+    lines = [
+        '# Model zoo', '',
+        'Made by `tools/model_zoo.py` from real runs on this machine '
+        f'({machine}); never edited by hand. Throughput is at each config\'s '
+        'default precision (bf16 autocast on a CPU with native bf16), '
+        f'GFLOPs are one forward pass at {FLOP_SIZE[1]}x{FLOP_SIZE[0]}, the '
+        'score is the best validation score of the newest run of the quick '
+        'config in its work dir, and the minutes that run\'s wall time, '
+        'validation included (— for a run stopped before its end; a run '
+        'that shared the machine with other jobs took longer than it '
+        'would alone).', '',
+        '| config | params (M) | GFLOPs | train img/s | infer img/s | quick '
+        'config | val score | iters | minutes |',
+        '|---|---:|---:|---:|---:|---|---:|---:|---:|',
+    ]
+    for row in rows:
+        quick = (osp.basename(row['quick_config'])
+                 if row.get('quick_config') else '—')
+        score = (f'{row["score"]:.4f} {row["metric"]}'
+                 if row.get('score') is not None else '—')
+        lines.append(
+            f'| {osp.basename(row["config"])} | {row["params"] / 1e6:.2f} | '
+            f'{row["gflops"]:.1f} | {row["train_images_per_s"]:.2f} | '
+            f'{row["infer_images_per_s"]:.2f} | {quick} | {score} | '
+            f'{_cell(row.get("iterations"), "d")} | '
+            f'{_cell(row.get("minutes"), ".1f")} |')
+    lines += ['', '## Commands', '']
+    for row in rows:
+        lines.append(f'- `{osp.basename(row["config"])}`: '
+                     f'`python tools/benchmark.py {row["config"]} --what '
+                     'infer train`' + (
+                         f'; `python tools/train.py {row["quick_config"]}` '
+                         f'(run `{row["run"]}`)' if row.get('run') else ''))
+    return '\n'.join(lines) + '\n'
+
+
+def write_zoo(pairs: List[Sequence[Optional[str]]], out: str,
+              settings: Settings) -> List[Dict[str, Any]]:
+    """Measure every ``(config, quick config or None)`` and write ``out``."""
+    rows = [zoo_row(config, quick, settings) for config, quick in pairs]
+    machine = f'{cpu_model()}, {torch.get_num_threads()} threads'
+    atomic_write(out, format_table(rows, machine).encode())
+    return rows

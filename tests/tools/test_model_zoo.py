@@ -1,0 +1,69 @@
+"""segkit.benchmark.zoo, which writes docs/model_zoo.md: a run folder's
+outcome, a model's size and cost, and the page made of the rows."""
+import json
+from pathlib import Path
+
+import pytest
+
+from segkit.apis import load_config
+from segkit.benchmark.zoo import (FLOP_SIZE, format_table, latest_run,
+                                  model_facts, run_outcome)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fake_run(work_dir: Path, name: str, val: list, wall_time=None) -> Path:
+    """A run folder as MMEngine and ReportHook leave it: scalars, and
+    ``run_info.json`` once the run finished."""
+    run = work_dir / name
+    (run / 'vis_data').mkdir(parents=True)
+    lines = [dict(iter=i, loss=1.0 / i, lr=0.01) for i in (10, 20, 30)]
+    lines += [dict(mIoU=score, step=step) for step, score in val]
+    (run / 'vis_data' / 'scalars.json').write_text(
+        '\n'.join(json.dumps(line) for line in lines) + '\n')
+    if wall_time is not None:
+        (run / 'run_info.json').write_text(json.dumps(dict(
+            wall_time=wall_time, end_iter=30)))
+    return run
+
+
+def test_the_newest_run_its_best_score_and_its_minutes(tmp_path):
+    fake_run(tmp_path, '20261101_000000', [(10, 0.9)], wall_time=60)
+    newest = fake_run(tmp_path, '20261102_000000', [(10, 0.4), (30, 0.5)],
+                      wall_time=750)
+    assert latest_run(str(tmp_path)) == newest
+    assert run_outcome(newest, 'mIoU') == dict(
+        score=0.5, metric='mIoU', iterations=30, minutes=12.5)
+    stopped = fake_run(tmp_path / 'other', '20261103_000000', [(10, 0.3)])
+    assert run_outcome(stopped, 'mIoU')['minutes'] is None
+    assert latest_run(str(tmp_path / 'empty')) is None
+
+
+def test_model_facts_count_the_configs_network():
+    """Doubling a U-Net's widths about quadruples its parameters and the
+    FLOPs of a 360x480 forward pass (both quadratic in width)."""
+    narrow, wide = (model_facts(load_config(
+        str(REPO / 'configs' / 'unet_camvid_quick.py'),
+        {'model.backbone.base_channels': width})) for width in (4, 8))
+    assert 3.5 < wide['params'] / narrow['params'] < 4.1
+    assert 3.0 < wide['gflops'] / narrow['gflops'] < 4.1
+    assert 0.1 < narrow['gflops'] < 10
+
+
+def test_the_page_has_a_row_and_a_command_per_config():
+    rows = [
+        dict(config='configs/a.py', quick_config='configs/a_quick.py',
+             params=14_328_081, gflops=21.44, train_images_per_s=3.21,
+             infer_images_per_s=9.87, score=0.61234, metric='mIoU',
+             iterations=2400, minutes=11.46, run='work_dirs/a_quick/2026'),
+        dict(config='configs/b.py', quick_config=None, params=1_000_000,
+             gflops=5.0, train_images_per_s=1.0, infer_images_per_s=2.0),
+    ]
+    page = format_table(rows, 'a CPU, 2 threads').splitlines()
+    assert '| a.py | 14.33 | 21.4 | 3.21 | 9.87 | a_quick.py | 0.6123 mIoU ' \
+        '| 2400 | 11.5 |' in page
+    assert '| b.py | 1.00 | 5.0 | 1.00 | 2.00 | — | — | — | — |' in page
+    assert any(f'{FLOP_SIZE[1]}x{FLOP_SIZE[0]}' in line for line in page)
+    assert '- `a.py`: `python tools/benchmark.py configs/a.py --what infer ' \
+        'train`; `python tools/train.py configs/a_quick.py` (run ' \
+        '`work_dirs/a_quick/2026`)' in page

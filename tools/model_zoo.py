@@ -1,0 +1,41 @@
+"""Measure the model zoo on this machine and write docs/model_zoo.md
+(segkit.benchmark.zoo does the work; train the quick configs first)."""
+import argparse
+
+from segkit.benchmark import Settings
+from segkit.benchmark.zoo import write_zoo
+
+# (config, its quick CPU variant or None), in the order of the table.
+ZOO = [
+    ('configs/unet_camvid.py', 'configs/unet_camvid_quick.py'),
+    ('configs/unet_r18_camvid.py', 'configs/unet_r18_camvid_quick.py'),
+    ('configs/deeplabv3_mbv3_camvid.py',
+     'configs/deeplabv3_mbv3_camvid_quick.py'),
+    ('configs/segformer_pvtv2_b0_camvid.py',
+     'configs/segformer_pvtv2_b0_camvid_quick.py'),
+    ('configs/deeplabv3_r50_camvid.py', None),
+    ('configs/deeplabv3plus_r50_camvid.py', None),
+    ('configs/fpn_r50_camvid.py', None),
+    ('configs/unet_carvana.py', 'configs/unet_carvana_quick.py'),
+    ('configs/unet_r18_carvana.py', 'configs/unet_r18_carvana_quick.py'),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--out', default='docs/model_zoo.md')
+    parser.add_argument('--iters', type=int, default=2,
+                        help='timed iterations per repeat (default: 2)')
+    parser.add_argument('--repeats', type=int, default=2)
+    parser.add_argument('--only', nargs='+', metavar='CONFIG',
+                        help='measure these rows of the zoo only')
+    args = parser.parse_args()
+    pairs = [pair for pair in ZOO if not args.only or pair[0] in args.only]
+    rows = write_zoo(pairs, args.out,
+                     Settings(warmup=1, iters=args.iters,
+                              repeats=args.repeats))
+    print(f'{len(rows)} rows written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
