@@ -9,7 +9,16 @@ PYTHON=${PYTHON:-python3}
 stamp=.venv/.segkit-installed
 want=$(cat requirements.txt setup.py | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r requirements.txt -e '.[timm,deploy,tracking]'
+  # pip's and setuptools' output (a page of build-backend warnings) goes to
+  # a log shown only if the install fails.
+  log=.venv/install.log
+  echo "Installing segkit and its pinned dependencies into .venv (log: $log)"
+  if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
+         .venv/bin/python -m pip install --quiet -r requirements.txt \
+           -e '.[timm,deploy,tracking]'; } > "$log" 2>&1; then
+    cat "$log" >&2
+    echo "$0: the install failed; its output is above and in $log" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
