@@ -9,7 +9,7 @@ from segkit.apis import (OUTPUT_FORMATS, add_debug_arg, add_override_arg,
                          add_strict_arg, find_images,
                          iter_inference, model_palette, output_paths,
                          require_file, run_tool, save_prediction)
-from segkit.apis.cli import NO_STRICT_ADVICE
+from segkit.apis.cli import CHECKPOINT_FILES, NO_STRICT_ADVICE
 from segkit.apis.onnx_model import BACKENDS, load_model, resolve_backend
 from segkit.apis.prediction_io import (RLE_FORMAT, check_binary,
                                        submission_row, write_submission)
@@ -67,7 +67,7 @@ def main() -> None:
         out_paths = output_paths(images, args.out_dir)
     except ValueError as e:
         raise SystemExit(f'error: {e}') from None
-    require_file(args.checkpoint, 'checkpoint')
+    require_file(args.checkpoint, 'checkpoint', CHECKPOINT_FILES)
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('error: --device cuda, but no CUDA device is '
                          'available')

@@ -4,6 +4,7 @@ import argparse
 from segkit.apis import (add_runner_args, add_strict_arg,
                          configure_checkpoint_fit, load_config,
                          parse_runner_args, require_file, run_tool)
+from segkit.apis.cli import CHECKPOINT_FILES
 from segkit.apis.onnx_model import (BACKENDS, onnx_model_config,
                                     resolve_backend)
 from segkit.engine import install_checkpoint_safety, prepare_distributed
@@ -44,7 +45,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     install_checkpoint_safety()
-    checkpoint = require_file(args.checkpoint, 'checkpoint')
+    checkpoint = require_file(args.checkpoint, 'checkpoint',
+                              CHECKPOINT_FILES)
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     cfg.load_from = checkpoint

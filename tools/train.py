@@ -5,6 +5,7 @@ import sys
 from segkit.apis import (add_runner_args, add_strict_arg,
                          configure_checkpoint_fit, load_config,
                          parse_runner_args, require_file, run_tool)
+from segkit.apis.cli import TRAINING_CHECKPOINT_FILES
 from segkit.engine import install_checkpoint_safety, prepare_distributed
 from segkit.engine.hooks import EXIT_PREEMPTED, TrainingPreempted
 from segkit.engine.resume import find_resume_checkpoint
@@ -43,7 +44,8 @@ def main() -> None:
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
     if args.load_from is not None:
-        cfg.load_from = require_file(args.load_from, '--load-from checkpoint')
+        cfg.load_from = require_file(args.load_from, '--load-from checkpoint',
+                                     TRAINING_CHECKPOINT_FILES)
     configure_checkpoint_fit(cfg, args.strict)
     if args.resume == 'auto':
         # None (a fresh work dir) lets MMEngine start from scratch.
@@ -51,7 +53,8 @@ def main() -> None:
         cfg.load_from = find_resume_checkpoint(cfg.work_dir, cfg.model)
     elif args.resume is not None:
         cfg.resume = True
-        cfg.load_from = require_file(args.resume, '--resume checkpoint')
+        cfg.load_from = require_file(args.resume, '--resume checkpoint',
+                                     TRAINING_CHECKPOINT_FILES)
     prepare_distributed(cfg)
     try:
         RUNNERS.build(cfg).train()

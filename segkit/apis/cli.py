@@ -180,8 +180,19 @@ def _is_fit_hook(hook: Any) -> bool:
         'CheckpointFitHook', 'segkit.CheckpointFitHook')
 
 
-def require_file(path: str, what: str) -> str:
-    """``path`` if it is a file, else a one-line user error naming it."""
+#: What a checkpoint argument may name (test.py, infer.py).
+CHECKPOINT_FILES = ('a .pth file that tools/train.py wrote '
+                    '(work_dirs/<config>/best_*.pth or iter_*.pth) or an '
+                    '.onnx file from tools/export.py')
+#: What --load-from and --resume may name.
+TRAINING_CHECKPOINT_FILES = ('a .pth file that tools/train.py wrote '
+                             '(work_dirs/<config>/iter_*.pth)')
+
+
+def require_file(path: str, what: str, expected: str) -> str:
+    """``path`` if it is a file, else a one-line user error naming it and
+    what was ``expected``."""
     if not os.path.isfile(path):
-        raise MissingPathError(f'{what} not found: {path}')
+        raise MissingPathError(f'{what} not found: {path}: expected '
+                               f'{expected}')
     return path

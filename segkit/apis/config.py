@@ -1,12 +1,14 @@
 """Config loading shared by the tools: merge, validate, place the work dir."""
 import argparse
+import difflib
+import logging
 import os
 import os.path as osp
 from typing import Any, Dict, Optional
 
 import torch
 from mmengine.config import Config
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 
 from segkit.utils import ConfigValueError, MissingPathError
 from .cli import add_debug_arg, add_override_arg
@@ -134,10 +136,23 @@ def read_config(path: str) -> Config:
         ConfigValueError: the file does not evaluate.
     """
     if not osp.isfile(path):
-        raise MissingPathError(f'config file not found: {path}')
+        folder = osp.dirname(path) or '.'
+        names = sorted(name for name in os.listdir(folder)
+                       if name.endswith('.py')) if osp.isdir(folder) else []
+        close = difflib.get_close_matches(osp.basename(path), names, n=1)
+        hint = (f'did you mean {osp.join(folder, close[0])}?' if close else
+                'expected a Python config such as configs/unet_camvid.py')
+        raise MissingPathError(f'config file not found: {path}; {hint}')
+    # MMEngine logs each environment variable it substitutes at INFO, on
+    # the console before the run has a log file: the summary names the data.
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
     try:
         return Config.fromfile(path)
     except Exception as error:  # evaluating the user's own Python file
         raise ConfigValueError(
             f'cannot read config {path}: {type(error).__name__}: '
             f'{error}') from error
+    finally:
+        logger.setLevel(level)

@@ -46,5 +46,3 @@ def conv_dtypes(model: nn.Module) -> Iterator[List[torch.dtype]]:
 
 def dtype_name(dtype: torch.dtype) -> str:
     return next(name for name, value in DTYPES.items() if value == dtype)
-
-

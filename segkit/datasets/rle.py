@@ -65,10 +65,10 @@ def rle_decode(rle: str, shape: Sequence[int]) -> np.ndarray:
     starts, lengths = values[0::2], values[1::2]
     ends = starts - 1 + lengths  # 0-indexed, exclusive
     for wrong, what in ((starts < 1, 'start below 1 (starts are 1-indexed)'),
-                      (lengths < 1, 'length below 1'),
-                      (ends > height * width,
-                       f'run past the last pixel of a {height}x{width} '
-                       f'(HxW) mask, {height * width} pixels')):
+                        (lengths < 1, 'length below 1'),
+                        (ends > height * width,
+                         f'run past the last pixel of a {height}x{width} '
+                         f'(HxW) mask, {height * width} pixels')):
         if wrong.any():
             i = int(np.argmax(wrong))
             raise ValueError(f'RLE pair {i} (start {starts[i]}, length '

@@ -41,8 +41,8 @@ def thumbnail(path: Path, side: int = THUMBNAIL_SIDE) -> Tuple[str, Tuple[
     height, width = image.shape[:2]
     scale = min(1.0, side / max(height, width))
     if scale < 1.0:
-        width, height = max(1, round(width * scale)), max(1,
-                                                          round(height * scale))
+        width = max(1, round(width * scale))
+        height = max(1, round(height * scale))
         image = cv2.resize(image, (width, height),
                            interpolation=cv2.INTER_AREA)
     png = _encode(image, '.png', cv2.IMWRITE_PNG_COMPRESSION, 9)

@@ -16,11 +16,10 @@ commit, model size, data, wall time, a test run's checkpoint) and
 scores).
 """
 import html
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from mmengine.config import Config

@@ -25,8 +25,8 @@ def _brief(value: Any, depth: int) -> str:
     return type(value).__name__  # a built object passed in place of a dict
 
 
-def config_summary(cfg: Mapping[str, Any]) -> Dict[str, List[Tuple[str,
-                                                                    str]]]:
+def config_summary(
+        cfg: Mapping[str, Any]) -> Dict[str, List[Tuple[str, str]]]:
     """The config entries a reader compares runs by, as ``(key, text)`` rows
     per section: the model's arguments, the data, the schedule."""
     def rows(keys: Sequence[str], depth: int) -> List[Tuple[str, str]]:

@@ -6,7 +6,6 @@ crop, un-flip and resize can be compared pixel for pixel.
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.structures import PixelData
 
 from segkit.models import BaseSegmentor
 from segkit.structures import SegDataSample

@@ -107,9 +107,10 @@ def test_readme_sliding_window_override_runs_inference(
 
 
 def test_user_errors_are_one_line(clone, tmp_path):
-    assert user_error(run(clone, 'tools/train.py',
-                          'configs/unet_carvana.py',
-                          CARVANA_ROOT='/nope')) == [
+    bad_root = run(clone, 'tools/train.py', 'configs/unet_carvana.py',
+                   CARVANA_ROOT='/nope')
+    assert bad_root.stdout == ''  # not MMEngine's INFO on the substitution
+    assert user_error(bad_root) == [
         'error: CARVANA_ROOT=/nope does not exist: expected a folder with '
         'train/<car>_<view>.jpg and train_masks/<car>_<view>_mask.gif (or '
         'train_masks.csv); point it at your copy, or at the bundled sample: '
@@ -124,6 +125,15 @@ def test_user_errors_are_one_line(clone, tmp_path):
         'expected a csv with the header name,r,g,b; copy the release\'s '
         "class_dict.csv there, or set the dataset's class_dict to the path "
         'of yours']
+    assert user_error(run(clone, 'tools/train.py',
+                          'configs/unet_camvid_quik.py')) == [
+        'error: config file not found: configs/unet_camvid_quik.py; did you '
+        'mean configs/unet_camvid_quick.py?']
+    assert user_error(run(clone, 'tools/test.py', 'configs/unet_camvid.py',
+                          'nope.pth')) == [
+        'error: checkpoint not found: nope.pth: expected a .pth file that '
+        'tools/train.py wrote (work_dirs/<config>/best_*.pth or iter_*.pth) '
+        'or an .onnx file from tools/export.py']
     debug = run(clone, 'tools/train.py', 'configs/nope.py', '--debug')
     assert debug.returncode == 1 and 'Traceback' in debug.stderr
 

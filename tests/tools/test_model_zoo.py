@@ -3,7 +3,6 @@ outcome, a model's size and cost, and the page made of the rows."""
 import json
 from pathlib import Path
 
-import pytest
 
 from segkit.apis import load_config
 from segkit.benchmark.zoo import (FLOP_SIZE, format_table, latest_run,

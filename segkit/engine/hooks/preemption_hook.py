@@ -104,8 +104,9 @@ class PreemptionHook(Hook):
     training or to a validation under way, stops training there just the
     same. Ranks whose workers had their batches ready finish validating;
     before they gather the results, every rank agrees whether any failed,
-    so all stop together instead of waiting in different collectives. A second signal while saving is absorbed (torchrun forwards the
-    SIGTERM Slurm already sent); were the process killed anyway, the atomic
+    so all stop together instead of waiting in different collectives. A
+    second signal while saving is absorbed (torchrun forwards the SIGTERM
+    Slurm already sent); were the process killed anyway, the atomic
     writes leave the previous checkpoint intact. A signal during the last
     iteration lets training end normally. The signals are handled from the
     start of the train loop to its end, however it ends, and then are the

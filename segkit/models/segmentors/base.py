@@ -16,6 +16,7 @@ from segkit.structures import SegDataSample
 from .inference_modes import (FLIP_DIMS, InferenceConfig, mirror_images,
                               slide_logits)
 
+
 class BaseSegmentor(BaseModel, metaclass=ABCMeta):
     """Loss, predict and tensor modes for a network that maps images to logits.
 

@@ -177,10 +177,9 @@ def test_validation_failing_on_one_rank_stops_every_rank(tmp_path):
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = str(sock.getsockname()[1])
+    script = str(Path(__file__).with_name('two_rank_validation.py'))
     ranks = [subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name(
-            'two_rank_validation.py')), str(rank), port, str(tmp_path /
-                                                              'work')],
+        [sys.executable, script, str(rank), port, str(tmp_path / 'work')],
         env={**os.environ, 'OMP_NUM_THREADS': '1'}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for rank in (0, 1)]
     try:
