@@ -9,9 +9,10 @@ import torch
 from mmengine.config import Config
 
 from segkit.apis import init_model, load_config
+from segkit.engine.model_summary import summarize_model
 from segkit.utils import atomic_write
 from segkit.visualization.curves import load_scalars
-from .machine import count_gflop, cpu_model
+from .machine import cpu_model
 from .run import run_benchmark
 from .timing import Settings
 
@@ -20,13 +21,11 @@ FLOP_SIZE = (360, 480)
 
 
 def model_facts(cfg: Config) -> Dict[str, Any]:
-    """Parameters and forward GFLOPs of one image at :data:`FLOP_SIZE`."""
-    model = init_model(cfg)
-    with torch.no_grad():
-        gflop = count_gflop(
-            lambda: model.forward_logits(torch.zeros(1, 3, *FLOP_SIZE)))
-    return dict(params=sum(p.numel() for p in model.parameters()),
-                gflops=gflop)
+    """Parameters and forward GFLOPs of one image at :data:`FLOP_SIZE`,
+    counted on a meta-device copy as every run's model summary is."""
+    summary = summarize_model(init_model(cfg),
+                              torch.empty(1, 3, *FLOP_SIZE))
+    return dict(params=summary.params, gflops=summary.flops / 1e9)
 
 
 def latest_run(work_dir: str) -> Optional[Path]:
