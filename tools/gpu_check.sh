@@ -8,11 +8,12 @@
 #      and inference images/s, Runner vs bare loop, data-wait fraction;
 #   3. benchmarks/baseline_unet_train.py and baseline_predict.py at the
 #      same shapes;
-#   4. the same for DeepLabV3-R50, then the zoo's CamVid configs in bf16
+#   4. the U-Net's training with torch.compile (compile=True), bf16;
+#   5. the same for DeepLabV3-R50, then the zoo's CamVid configs in bf16
 #      (ZOO, a list of configs), while time is left;
-#   5. time to quality: configs/unet_camvid_gpu.py for 5 minutes (its
+#   6. time to quality: configs/unet_camvid_gpu.py for 5 minutes (its
 #      schedule sized from the images/s just measured), best val mIoU. Its
-#      time is kept back from the start: stages 1-4 that would eat into it
+#      time is kept back from the start: stages 1-5 that would eat into it
 #      are cut short or skipped, and the summary says which.
 # Prepare here, then send it with .device:
 #   bash ../shared/device/prepare.sh --camvid      # .device/: wheels, JPEG CamVid
@@ -81,16 +82,19 @@ stage() {
   return "$rc"
 }
 
-# bench CONFIG PRECISION PARTS: tools/benchmark.py in that precision (for
-# training and inference) into $WORK/bench_<config name>_PRECISION.json.
+# bench CONFIG PRECISION PARTS [TAG OPTION...]: tools/benchmark.py in that
+# precision (for training and inference), with any further --cfg-options,
+# into $WORK/bench_<config name><TAG>_PRECISION.json.
 bench() {
-  local name
-  name=$(basename "$1" .py)
+  local config=$1 precision=$2 parts=$3 name
+  name=$(basename "$config" .py)${4:-}
+  shift $(($# < 4 ? $# : 4))
   # shellcheck disable=SC2086  # BENCH_ARGS and PARTS are lists of words
-  stage "bench_${name}_$2" "$BENCH_LIMIT" --reserve "$RESERVE" \
-    "$PY" tools/benchmark.py "$1" --what $3 $BENCH_ARGS \
-    --json "$WORK/bench_${name}_$2.json" --cfg-options "${DATA[@]}" \
-    "optim_wrapper.precision=$2" "model.test_cfg.precision=$2"
+  stage "bench_${name}_$precision" "$BENCH_LIMIT" --reserve "$RESERVE" \
+    "$PY" tools/benchmark.py "$config" --what $parts $BENCH_ARGS \
+    --json "$WORK/bench_${name}_$precision.json" --cfg-options \
+    "${DATA[@]}" "optim_wrapper.precision=$precision" \
+    "model.test_cfg.precision=$precision" "$@"
 }
 
 # bench_precisions CONFIG: bench in each of PRECISIONS, all parts first.
@@ -145,14 +149,17 @@ main() {
   stage baseline_predict 90 --reserve "$RESERVE" \
     "$PY" benchmarks/baseline_predict.py "$CAMVID" --n "$BASELINE_N" \
     --warmup 2
-  # 4. DeepLabV3-R50 likewise, then the zoo in bf16.
+  # 4. torch.compile of the U-Net's train step (MMEngine's compile=True),
+  # bf16, against the eager figure above; its warm-up holds the compiling.
+  bench configs/unet_camvid.py bf16 train +compile compile=True
+  # 5. DeepLabV3-R50 likewise, then the zoo in bf16.
   bench_precisions configs/deeplabv3_r50_camvid.py
   local config
   for config in $ZOO; do
     [ -f "$config" ] && bench "$config" bf16 'train infer'
   done
 
-  # 5. Time to quality: a run still going at the budget gets SIGTERM, saves
+  # 6. Time to quality: a run still going at the budget gets SIGTERM, saves
   # its checkpoint and stops (status 75); its validations give the mIoU.
   local budget iterations
   budget=$((DEADLINE - $(date +%s) - 20))

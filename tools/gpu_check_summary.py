@@ -168,6 +168,10 @@ def summary(work: Path) -> str:
             runner.get('fp16'), train_base),
          f">= {TARGETS['segkit_over_baseline']}"),
     ]
+    compiled = _rate(results.get('unet_camvid+compile', {}).get('bf16', {})
+                     .get('train', {}).get('runner'))
+    checks.append(('torch.compile / eager training (bf16 Runner)',
+                   _ratio(compiled, runner.get('bf16')), '> 1 to pay'))
     for precision, result in unet.items():
         train = result.get('train', {})
         checks.append((f'Runner / bare loop ({precision})', _ratio(
