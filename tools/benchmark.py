@@ -3,7 +3,8 @@ this machine (segkit.benchmark does the work)."""
 import argparse
 
 from segkit.apis import add_debug_arg, add_override_arg, load_config, run_tool
-from segkit.benchmark import PARTS, Settings, format_report, run_benchmark
+from segkit.benchmark import (PARTS, Settings, format_report, profile_runner,
+                              run_benchmark)
 from segkit.utils import dump_json_atomic
 
 
@@ -32,6 +33,12 @@ def parse_args() -> argparse.Namespace:
                         '(default: %(default)s)')
     parser.add_argument('--json', metavar='OUT',
                         help='also write the figures to this JSON file')
+    parser.add_argument(
+        '--profile', metavar='PREFIX',
+        help='then profile --iters Runner training iterations after '
+        '--warmup + 1 (torch.profiler through MMEngine\'s ProfilerHook) '
+        'into PREFIX.txt (operators by self time) and PREFIX.json (a '
+        'Chrome trace)')
     add_override_arg(parser, 'optim_wrapper.precision=bf16 '
                      'data_root=/data/camvid')
     add_debug_arg(parser)
@@ -53,6 +60,9 @@ def main() -> None:
     if args.json:
         dump_json_atomic(result, args.json)
         print(f'figures written to {args.json}')
+    if args.profile:
+        profile_runner(cfg, args.settings, args.profile)
+        print(f'profile written to {args.profile}.txt and .json')
 
 
 if __name__ == '__main__':

@@ -1,36 +1,45 @@
 #!/usr/bin/env bash
-# Every GPU check of issue 14 in one run of 9.5 minutes at most, for a bare
-# CUDA machine reached for a short time (docs/performance.md, "On a GPU"),
-# in the order of what matters most:
-#   1. the CUDA tests (tests/cuda: precisions, GradScaler, channels_last,
-#      cuDNN autotuner, pinned copies, autocast, slide memory, NCCL);
-#   2. tools/benchmark.py for the paper U-Net in fp32, fp16 and bf16: train
-#      and inference images/s, Runner vs bare loop, data-wait fraction;
-#   3. benchmarks/baseline_unet_train.py and baseline_predict.py at the
-#      same shapes;
-#   4. the U-Net's training with torch.compile (compile=True), bf16;
-#   5. the same for DeepLabV3-R50, then the zoo's CamVid configs in bf16
-#      (ZOO, a list of configs), while time is left;
-#   6. time to quality: configs/unet_camvid_gpu.py for 5 minutes (its
-#      schedule sized from the images/s just measured), best val mIoU. Its
-#      time is kept back from the start: stages 1-5 that would eat into it
-#      are cut short or skipped, and the summary says which.
+# Every GPU check of issue 14, for a bare CUDA machine reached for a short
+# time (docs/performance.md, "On a GPU"). STAGES picks which run, in this
+# order; each stage has a time limit and none runs past GPU_CHECK_SECONDS:
+#   tests      the CUDA tests (tests/cuda: precisions, GradScaler,
+#              channels_last, cuDNN autotuner, pinned copies, autocast,
+#              slide memory, NCCL);
+#   unet       tools/benchmark.py for the paper U-Net in fp32, fp16 and bf16:
+#              train and inference images/s, Runner vs bare loop, data wait;
+#   baselines  benchmarks/baseline_unet_train.py and baseline_predict.py at
+#              the same shapes;
+#   profile    tools/benchmark.py --profile of the U-Net's Runner iterations
+#              (bf16): where the time beyond the bare loop's goes;
+#   compile    the U-Net's training with torch.compile (compile=True), bf16;
+#   deeplab    DeepLabV3-R50 as the U-Net;
+#   zoo        the zoo's CamVid configs in bf16 (ZOO, a list of configs);
+#   ttq        time to quality: configs/unet_camvid_gpu.py for TTQ_SECONDS
+#              (its schedule sized from the bf16 images/s measured, else
+#              TTQ_IMAGES_PER_S), best val mIoU. Its time is kept back from
+#              the start: stages that would eat into it are cut short or
+#              skipped, and the summary says which.
 # Prepare here, then send it with .device:
 #   bash ../shared/device/prepare.sh --camvid      # .device/: wheels, JPEG CamVid
 #   source .device/setup.sh && bash tools/gpu_check.sh   # on the GPU machine
 # Writes $OUT (default work_dirs/gpu_check): summary.md (the figures and the
 # targets), gpu_check.log (each stage's status and time) and results.tar.gz
-# (every log, benchmark JSON and report, no checkpoint or panel). Each stage has a time limit and the
-# time-to-quality run gets what is left of GPU_CHECK_SECONDS, at most
-# TTQ_SECONDS, so the whole run ends in time. Knobs for a dry run on a CPU:
-# PRECISIONS, BENCH_ARGS, BENCH_LIMIT, BASELINE_ITERS, BASELINE_WARMUP,
-# BASELINE_N, TTQ_SECONDS, GPU_CHECK_SECONDS, EXTRA_OPTIONS (--cfg-options
-# for every segkit run), PYTHON.
+# (every log, benchmark JSON, profile and report, no checkpoint or panel).
+# Knobs, also for a dry run on a CPU: STAGES, PRECISIONS, BENCH_ARGS,
+# BENCH_LIMIT, BASELINE_ITERS, BASELINE_WARMUP, BASELINE_N, TTQ_SECONDS,
+# TTQ_IMAGES_PER_S, GPU_CHECK_SECONDS, EXTRA_OPTIONS (--cfg-options for every
+# segkit run), PYTHON.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
 DEADLINE=$((START + ${GPU_CHECK_SECONDS:-560}))
 TTQ_SECONDS=${TTQ_SECONDS:-300}
+# Which stages run, in their fixed order; one 10-minute call holds about
+# half of them (docs/performance.md, "On a GPU", gives the two calls).
+STAGES=${STAGES:-tests unet baselines profile compile deeplab zoo ttq}
+# The U-Net's bf16 training images/s that sizes the time-to-quality run
+# when this call did not measure it (the H100's, at batch 16, 2026-11-26).
+TTQ_IMAGES_PER_S=${TTQ_IMAGES_PER_S:-239}
 PRECISIONS=${PRECISIONS:-fp32 fp16 bf16}
 BENCH_ARGS=${BENCH_ARGS:---warmup 10 --iters 10 --repeats 3}
 BENCH_LIMIT=${BENCH_LIMIT:-120}
@@ -44,7 +53,8 @@ PY=${PYTHON:-python3}
 OUT=${OUT:-work_dirs/gpu_check}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
 CAMVID=${CAMVID_ROOT:-../shared/data/camvid}
-RESERVE=$((TTQ_SECONDS + 30))  # kept back for the time-to-quality run
+RESERVE=0  # seconds kept back for the time-to-quality run
+if [[ " $STAGES " == *" ttq "* ]]; then RESERVE=$((TTQ_SECONDS + 30)); fi
 mkdir -p "$OUT"
 
 # The JPEG copy of CamVid names its frames .jpg.
@@ -106,20 +116,19 @@ bench_precisions() {
   done
 }
 
-# The training iterations that fill 80 % of $1 seconds at the U-Net's
-# measured training speed (bf16, else fp16, else fp32), batch 16.
+# want STAGE: whether STAGES names it.
+want() { [[ " $STAGES " == *" $1 "* ]]; }
+
+# The training iterations that fill 80 % of $1 seconds at the U-Net's bf16
+# training speed, batch 16: measured by this call, else TTQ_IMAGES_PER_S.
 ttq_iterations() {
-  "$PY" - "$WORK" "$1" <<'PY'
+  "$PY" - "$WORK" "$1" "$TTQ_IMAGES_PER_S" <<'PY'
 import json, pathlib, sys
-work, seconds = pathlib.Path(sys.argv[1]), float(sys.argv[2])
-for precision in ('bf16', 'fp16', 'fp32'):
-    path = work / f'bench_unet_camvid_{precision}.json'
-    if path.is_file():
-        ips = json.loads(path.read_text())['train']['runner']['images_per_s']
-        print(max(20, int(0.8 * seconds * ips / 16)))
-        break
-else:
-    print(0)
+work, seconds, ips = pathlib.Path(sys.argv[1]), *map(float, sys.argv[2:])
+path = work / 'bench_unet_camvid_bf16.json'
+if path.is_file():
+    ips = json.loads(path.read_text())['train']['runner']['images_per_s']
+print(max(20, int(0.8 * seconds * ips / 16)))
 PY
 }
 
@@ -131,42 +140,57 @@ main() {
     torch.version.cuda, "cuDNN", torch.backends.cudnn.version(),
     torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")'
 
-  # 1. The CUDA tests (skipped, with their reason, where there is no GPU).
-  stage cuda_tests 150 --reserve "$RESERVE" \
+  # tests: the CUDA tests (skipped, with their reason, where there is no
+  # GPU); 150 s on an H100.
+  want tests && stage cuda_tests 180 --reserve "$RESERVE" \
     "$PY" -m pytest tests/cuda -q -rs -p no:cacheprovider \
     --junitxml="$WORK/cuda_tests.xml"
 
-  # 2. The paper U-Net in each precision; the data pipeline and the conv
-  # peak once.
-  bench_precisions configs/unet_camvid.py
+  # unet: the paper U-Net in each precision; the data pipeline and the
+  # conv peak once.
+  want unet && bench_precisions configs/unet_camvid.py
 
-  # 3. The baselines at its shapes: configs/unet_camvid.py trains on
-  # 352x480 crops in batches of 8 and infers at 480x360, batch 1.
-  stage baseline_train 120 --reserve "$RESERVE" \
-    "$PY" benchmarks/baseline_unet_train.py "$CAMVID" \
-    --iters "$BASELINE_ITERS" --warmup "$BASELINE_WARMUP" \
-    --size 480 352 --batch 8
-  stage baseline_predict 90 --reserve "$RESERVE" \
-    "$PY" benchmarks/baseline_predict.py "$CAMVID" --n "$BASELINE_N" \
-    --warmup 2
-  # 4. torch.compile of the U-Net's train step (MMEngine's compile=True),
-  # bf16, against the eager figure above; its warm-up holds the compiling.
-  bench configs/unet_camvid.py bf16 train +compile compile=True
-  # 5. DeepLabV3-R50 likewise, then the zoo in bf16.
-  bench_precisions configs/deeplabv3_r50_camvid.py
+  # baselines: at its shapes, configs/unet_camvid.py trains on 352x480
+  # crops in batches of 8 and infers at 480x360, batch 1.
+  if want baselines; then
+    stage baseline_train 120 --reserve "$RESERVE" \
+      "$PY" benchmarks/baseline_unet_train.py "$CAMVID" \
+      --iters "$BASELINE_ITERS" --warmup "$BASELINE_WARMUP" \
+      --size 480 352 --batch 8
+    stage baseline_predict 90 --reserve "$RESERVE" \
+      "$PY" benchmarks/baseline_predict.py "$CAMVID" --n "$BASELINE_N" \
+      --warmup 2
+  fi
+  # profile: where a Runner iteration's time goes beyond the bare loop's
+  # (bf16): operators by self CPU and CUDA time, and a Chrome trace.
+  # shellcheck disable=SC2086  # BENCH_ARGS is a list of words
+  want profile && stage profile_unet_camvid_bf16 "$BENCH_LIMIT" \
+    --reserve "$RESERVE" "$PY" tools/benchmark.py configs/unet_camvid.py \
+    --what train $BENCH_ARGS --profile "$WORK/profile_unet_camvid_bf16" \
+    --cfg-options "${DATA[@]}" optim_wrapper.precision=bf16
+  # compile: torch.compile of the U-Net's train step (MMEngine's
+  # compile=True), bf16, against the eager figure; its warm-up holds the
+  # compiling.
+  want compile && bench configs/unet_camvid.py bf16 train +compile \
+    compile=True
+  # deeplab, zoo: DeepLabV3-R50 as the U-Net, then the zoo in bf16.
+  want deeplab && bench_precisions configs/deeplabv3_r50_camvid.py
   local config
-  for config in $ZOO; do
-    [ -f "$config" ] && bench "$config" bf16 'train infer'
-  done
+  if want zoo; then
+    for config in $ZOO; do
+      [ -f "$config" ] && bench "$config" bf16 'train infer'
+    done
+  fi
 
-  # 6. Time to quality: a run still going at the budget gets SIGTERM, saves
-  # its checkpoint and stops (status 75); its validations give the mIoU.
+  # ttq, time to quality: a run still going at the budget gets SIGTERM,
+  # saves its checkpoint and stops (status 75); its validations give the
+  # mIoU.
   local budget iterations
-  budget=$((DEADLINE - $(date +%s) - 20))
-  [ "$budget" -gt "$TTQ_SECONDS" ] && budget=$TTQ_SECONDS
-  iterations=$(ttq_iterations "$budget")
-  echo "time to quality: ${budget}s, train_cfg.max_iters=$iterations"
-  if [ "$iterations" -gt 0 ]; then
+  if want ttq; then
+    budget=$((DEADLINE - $(date +%s) - 20))
+    [ "$budget" -gt "$TTQ_SECONDS" ] && budget=$TTQ_SECONDS
+    iterations=$(ttq_iterations "$budget")
+    echo "time to quality: ${budget}s, train_cfg.max_iters=$iterations"
     stage ttq $((budget + 20)) timeout --preserve-status -s TERM "$budget" \
       "$PY" tools/train.py configs/unet_camvid_gpu.py --work-dir "$WORK/ttq" \
       --cfg-options "${DATA[@]}" "train_cfg.max_iters=$iterations"

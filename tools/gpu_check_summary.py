@@ -1,7 +1,8 @@
 """The Markdown summary of a tools/gpu_check.sh run: its stages, the CUDA
 tests, tools/benchmark.py's figures for each config and precision, the
-baselines at the same shapes, the time-to-quality run, and the issue's
-targets side by side with what was measured.
+baselines at the same shapes, the profile of the Runner's iterations, the
+time-to-quality run, and the issue's targets side by side with what was
+measured.
 
     python tools/gpu_check_summary.py WORK_DIR > summary.md
 """
@@ -124,6 +125,17 @@ def time_to_quality(work: Path) -> List[str]:
     return lines
 
 
+def profile_head(work: Path, rows: int = 20) -> List[str]:
+    """The top of each table of the profile stage, or that it did not run."""
+    tables = _read(work / 'profile_unet_camvid_bf16.txt')
+    if not tables:
+        return ['- not run']
+    lines = []
+    for table in tables.strip().split('\n\n'):
+        lines += ['```', *table.splitlines()[:rows + 4], '```']
+    return lines
+
+
 def _read(path: Path) -> str:
     return path.read_text() if path.is_file() else ''
 
@@ -156,6 +168,8 @@ def summary(work: Path) -> str:
         f'- predict (480x360, batch 1, fp32): {_fmt(predict_base)} '
         f'images/s; segkit fp32 inference {_fmt(infer_fp32)}: '
         f'{_fmt(_ratio(infer_fp32, predict_base), 3)}x', '',
+        '## Profile of the Runner (tools/benchmark.py --profile)', '',
+        *profile_head(work), '',
         '## Time to quality (configs/unet_camvid_gpu.py)', '',
         *time_to_quality(work), '', '## Targets (paper U-Net)', '']
     best_mixed = max((runner.get(p) or 0 for p in ('fp16', 'bf16')),

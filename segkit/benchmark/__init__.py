@@ -2,8 +2,9 @@
 command line and ``docs/performance.md`` the method."""
 from .report import format_report
 from .run import PARTS, run_benchmark
-from .runner import runner_config
+from .runner import profile_runner, runner_config
 from .timing import Settings, repeat_rates, timed_rates
 
 __all__ = ['PARTS', 'Settings', 'format_report', 'repeat_rates',
-           'run_benchmark', 'runner_config', 'timed_rates']
+           'profile_runner', 'run_benchmark', 'runner_config',
+           'timed_rates']

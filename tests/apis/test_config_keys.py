@@ -158,6 +158,16 @@ def test_unknown_type_is_refused_with_the_closest_registered_name():
                        "'KeyCheckToyNet'?")
 
 
+def test_a_type_that_names_no_component_passes_unless_misspelt():
+    # MMEngine's ProfilerHook takes a handler's name as a nested 'type'.
+    hook = dict(type='ProfilerHook', by_epoch=False,
+                on_trace_ready=dict(type='log_trace', row_limit=20))
+    assert check_override_key(toy_config(), 'custom_hooks', PATH,
+                              [hook]) == []
+    assert "did you mean 'ProfilerHook'?" in refusal(
+        'custom_hooks', [{**hook, 'type': 'ProfilerHok'}])
+
+
 def test_dataclass_values_are_checked_once_merged():
     cfg = toy_config()
     with pytest.raises(ConfigValueError) as info:

@@ -63,7 +63,8 @@ def benchmark(tmp_path_factory, camvid_sample_root):
     proc = subprocess.run(
         [sys.executable, 'tools/benchmark.py', CONFIG, '--what', 'all',
          '--iters', '2', '--warmup', '1', '--repeats', '2',
-         '--infer-batch', '2', '--json', str(out), '--cfg-options',
+         '--infer-batch', '2', '--json', str(out), '--profile',
+         str(out.parent / 'profile'), '--cfg-options',
          f'data_root={camvid_sample_root}', 'optim_wrapper.precision=bf16',
          *TINY], cwd=REPO, text=True, capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -136,6 +137,18 @@ def test_stdout_table(benchmark):
     assert 'training precision (resolved): ' in stdout
     assert re.search(r'onnxruntime / PyTorch fp32 = [\d.]+x \(batch 1\)',
                      stdout)
+
+
+def test_profile_of_the_runner_iterations(benchmark, tmp_path_factory):
+    _, stdout = benchmark
+    prefix = Path(re.search(r'profile written to (\S+)\.txt', stdout)[1])
+    table = prefix.with_suffix('.txt').read_text()
+    # --iters 2 iterations profiled; the convolutions' backward is there
+    assert table.startswith('2 iterations, sorted by self_cpu_time_total')
+    assert 'aten::convolution_backward' in table
+    trace = json.loads(prefix.with_suffix('.json').read_text())
+    names = {event.get('name') for event in trace['traceEvents']}
+    assert 'aten::convolution_backward' in names
 
 
 def test_repeat_rates_splits_iterations_into_repeats():
