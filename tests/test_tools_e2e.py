@@ -199,8 +199,10 @@ def test_deeplabv3_trains_and_tests_on_camvid(tmp_path, camvid_sample_root):
 def test_resnet_unet_trains_tests_and_resumes_on_carvana(
         tmp_path, carvana_sample_root):
     """The smp recipe's EncoderDecoder (torchvision ResNet-18 encoder,
-    gradient accumulation over 2 batches) through the three tools."""
+    gradient accumulation over 2 batches, as unet_r18_carvana.py) through
+    the three tools."""
     options = [f'data_root={carvana_sample_root}', *FAST,
+               'optim_wrapper.accumulative_counts=2',
                'train_cfg.val_interval=10',
                'default_hooks.checkpoint.interval=2']
     train('configs/unet_r18_carvana_quick.py', tmp_path, options, 2)

@@ -15,7 +15,7 @@ ZOO = [
      'configs/segformer_pvtv2_b0_camvid_quick.py'),
     ('configs/deeplabv3_r50_camvid.py', None),
     ('configs/deeplabv3plus_r50_camvid.py', None),
-    ('configs/fpn_r50_camvid.py', None),
+    ('configs/fpn_r50_camvid.py', 'configs/fpn_r50_camvid_quick.py'),
     ('configs/unet_carvana.py', 'configs/unet_carvana_quick.py'),
     ('configs/unet_r18_carvana.py', 'configs/unet_r18_carvana_quick.py'),
 ]
