@@ -31,7 +31,7 @@ setup(
         'numpy',
     ],
     extras_require={
-        'tests': ['pytest'],
+        'tests': ['pytest', 'pytest-xdist'],
         # TimmBackbone: any timm model as an encoder; safetensors weights.
         'timm': ['timm>=1.0', 'safetensors'],
         # ONNX export (tools/export.py) and the onnxruntime backend.

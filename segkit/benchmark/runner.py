@@ -49,7 +49,7 @@ class IterClock(Hook):
 def runner_config(cfg: Config, settings: Settings, work_dir: str) -> Config:
     """``cfg`` for exactly the warm-up and timed iterations, with nothing
     between them but training: no validation, no checkpoints, panels or
-    report, no log lines."""
+    report, no log lines, and a non-finite loss skipped, not fatal."""
     cfg = copy.deepcopy(cfg)
     total = settings.warmup + settings.iters * settings.repeats
     cfg.work_dir = work_dir
@@ -58,6 +58,11 @@ def runner_config(cfg: Config, settings: Settings, work_dir: str) -> Config:
         for part in ('dataloader', 'cfg', 'evaluator'):
             cfg[f'{split}_{part}'] = None
     cfg.default_hooks.checkpoint = None
+    # A non-finite loss of an untrained net (seen once in bf16 at the
+    # second iteration of the paper U-Net) skips its step here instead of
+    # stopping a measurement of speed.
+    if cfg.default_hooks.get('nonfinite_loss'):
+        cfg.default_hooks.nonfinite_loss.skip_nonfinite = True
     if cfg.default_hooks.get('logger'):
         cfg.default_hooks.logger.interval = total + 1
     cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])

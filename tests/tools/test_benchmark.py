@@ -172,6 +172,7 @@ def test_runner_config_trains_only_the_timed_iterations():
     assert run.train_cfg.max_iters == 14
     assert run.val_dataloader is None and run.val_cfg is None
     assert run.default_hooks.checkpoint is None
+    assert run.default_hooks.nonfinite_loss.skip_nonfinite
     assert run.default_hooks.logger.interval > 14
     # panels and report off, every other custom hook kept
     kinds = [hook['type'] for hook in cfg.custom_hooks]
