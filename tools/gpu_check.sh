@@ -37,6 +37,8 @@ TTQ_SECONDS=${TTQ_SECONDS:-300}
 # Which stages run, in their fixed order; one 10-minute call holds about
 # half of them (docs/performance.md, "On a GPU", gives the two calls).
 STAGES=${STAGES:-tests unet baselines profile compile deeplab zoo ttq}
+# want STAGE: whether STAGES names it.
+want() { [[ " $STAGES " == *" $1 "* ]]; }
 # The U-Net's bf16 training images/s that sizes the time-to-quality run
 # when this call did not measure it (the H100's, at batch 16, 2026-11-26).
 TTQ_IMAGES_PER_S=${TTQ_IMAGES_PER_S:-239}
@@ -54,7 +56,7 @@ OUT=${OUT:-work_dirs/gpu_check}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
 CAMVID=${CAMVID_ROOT:-../shared/data/camvid}
 RESERVE=0  # seconds kept back for the time-to-quality run
-if [[ " $STAGES " == *" ttq "* ]]; then RESERVE=$((TTQ_SECONDS + 30)); fi
+if want ttq; then RESERVE=$((TTQ_SECONDS + 30)); fi
 mkdir -p "$OUT"
 
 # The JPEG copy of CamVid names its frames .jpg.
@@ -115,9 +117,6 @@ bench_precisions() {
     what='train infer'
   done
 }
-
-# want STAGE: whether STAGES names it.
-want() { [[ " $STAGES " == *" $1 "* ]]; }
 
 # The training iterations that fill 80 % of $1 seconds at the U-Net's bf16
 # training speed, batch 16: measured by this call, else TTQ_IMAGES_PER_S.

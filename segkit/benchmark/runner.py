@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import torch
-
 from mmengine.config import Config
 from mmengine.hooks import Hook, ProfilerHook
 from mmengine.runner import Runner
 
+from segkit.utils import atomic_write
 from .timing import Settings, Sync, repeat_rates, summary
 
 # Custom hooks that write files; the Runner benchmark leaves them out.
@@ -98,8 +98,7 @@ def profile_runner(cfg: Config, settings: Settings, out_prefix: str) -> None:
     ``chrome://tracing`` or Perfetto.
     """
     cuda = torch.cuda.is_available()
-    out = Path(out_prefix)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    Path(out_prefix).parent.mkdir(parents=True, exist_ok=True)
     # One more untimed iteration: the profiler's own warm-up.
     profiled = Settings(settings.warmup + 1, settings.iters, repeats=1,
                         infer_batch=settings.infer_batch)
@@ -111,13 +110,14 @@ def profile_runner(cfg: Config, settings: Settings, out_prefix: str) -> None:
             activity_with_cuda=cuda,
             schedule=dict(wait=profiled.warmup - 1, warmup=1,
                           active=profiled.iters),
-            json_trace_path=str(out.with_suffix('.json'))))
+            json_trace_path=f'{out_prefix}.json'))
         runner = Runner.from_cfg(run)
         runner.train()
     hook = next(h for h in runner.hooks if isinstance(h, ProfilerHook))
     events = hook.profiler.key_averages()
     sort_keys = ['self_cpu_time_total'] + (['self_cuda_time_total']
                                            if cuda else [])
-    out.with_suffix('.txt').write_text('\n\n'.join(
+    tables = '\n\n'.join(
         f'{profiled.iters} iterations, sorted by {key}\n' +
-        events.table(sort_by=key, row_limit=40) for key in sort_keys) + '\n')
+        events.table(sort_by=key, row_limit=40) for key in sort_keys)
+    atomic_write(f'{out_prefix}.txt', (tables + '\n').encode())
