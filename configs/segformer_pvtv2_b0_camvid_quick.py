@@ -2,14 +2,10 @@
 # scratch (no ImageNet file here): half-size frames, CE + soft Dice.
 _base_ = [
     '_base_/models/segformer_pvtv2_b0.py', '_base_/datasets/camvid_half.py',
-    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2000.py'
+    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2000.py',
+    '_base_/losses/ce_dice.py'
 ]
 model = dict(
-    decode_head=dict(
-        num_classes=11,
-        loss_decode=[
-            dict(type='CrossEntropyLoss', ignore_index=255, loss_weight=1.0),
-            dict(type='DiceLoss', ignore_index=255, loss_weight=1.0),
-        ]))
+    decode_head=dict(num_classes=11, loss_decode={{_base_.ce_dice}}))
 optim_wrapper = dict(optimizer=dict(weight_decay=0.01))
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=500))

@@ -7,15 +7,11 @@
 # it from the measured images/s for its 5-minute time-to-quality run).
 _base_ = [
     '_base_/models/unet.py', '_base_/datasets/camvid.py',
-    '_base_/default_runtime.py', '_base_/schedules/schedule_10k.py'
+    '_base_/default_runtime.py', '_base_/schedules/schedule_10k.py',
+    '_base_/losses/ce_dice.py'
 ]
 model = dict(
-    decode_head=dict(
-        num_classes=11,
-        loss_decode=[
-            dict(type='CrossEntropyLoss', ignore_index=255, loss_weight=1.0),
-            dict(type='DiceLoss', ignore_index=255, loss_weight=1.0),
-        ]))
+    decode_head=dict(num_classes=11, loss_decode={{_base_.ce_dice}}))
 train_dataloader = dict(batch_size=16, num_workers=10)
 val_dataloader = dict(num_workers=4)
 test_dataloader = val_dataloader

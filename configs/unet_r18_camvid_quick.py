@@ -2,13 +2,9 @@
 # CE + soft Dice, bf16 autocast where the CPU has it; scored at 480x360.
 _base_ = [
     '_base_/models/unet_r18.py', '_base_/datasets/camvid_half.py',
-    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2000.py'
+    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2000.py',
+    '_base_/losses/ce_dice.py'
 ]
 model = dict(
-    decode_head=dict(
-        num_classes=11,
-        loss_decode=[
-            dict(type='CrossEntropyLoss', ignore_index=255, loss_weight=1.0),
-            dict(type='DiceLoss', ignore_index=255, loss_weight=1.0),
-        ]))
+    decode_head=dict(num_classes=11, loss_decode={{_base_.ce_dice}}))
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=500))
