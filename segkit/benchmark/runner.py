@@ -1,5 +1,6 @@
 """Training through MMEngine's Runner, timed iteration by iteration."""
 import copy
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -100,8 +101,8 @@ def profile_runner(cfg: Config, settings: Settings, out_prefix: str) -> None:
     cuda = torch.cuda.is_available()
     Path(out_prefix).parent.mkdir(parents=True, exist_ok=True)
     # One more untimed iteration: the profiler's own warm-up.
-    profiled = Settings(settings.warmup + 1, settings.iters, repeats=1,
-                        infer_batch=settings.infer_batch)
+    profiled = dataclasses.replace(settings, warmup=settings.warmup + 1,
+                                   repeats=1)
     total = profiled.warmup + profiled.iters
     with tempfile.TemporaryDirectory(prefix='segkit_profile_') as work_dir:
         run = runner_config(cfg, profiled, work_dir)
