@@ -58,6 +58,24 @@ def test_out_indices_select_stages():
     assert len(backbone(torch.randn(1, 3, 64, 64))) == 2
 
 
+@pytest.mark.parametrize('name, depth', [('resnet18', 4),
+                                         ('mobilenet_v3_large', 3)])
+def test_stages_past_out_indices_are_not_built(name, depth):
+    # smp's encoder_depth: a shallower encoder holds no unused parameters,
+    # which DDP would refuse.
+    full = build(type='TorchvisionBackbone', name=name)
+    shallow = build(type='TorchvisionBackbone', name=name,
+                    out_indices=tuple(range(depth)))
+    dropped = full.stages()[depth:]
+    assert len(shallow.stages()) == depth
+    assert (sum(p.numel() for p in shallow.parameters())
+            == sum(p.numel() for p in full.parameters())
+            - sum(p.numel() for stage in dropped for p in stage.parameters()))
+    features = shallow(torch.randn(2, 3, 64, 64))
+    features[-1].mean().backward()
+    assert all(p.grad is not None for p in shallow.parameters())
+
+
 @pytest.mark.parametrize('cfg, message', [
     (dict(type='TorchvisionBackbone', name='resnet9'),
      r"name='resnet9': expected one of \['convnext_tiny'"),
@@ -129,6 +147,21 @@ def test_torchvision_imagenet_file_loads_every_tensor(resnet18_file,
         if key == 'body.conv1.weight':
             expected = adapt_input_conv(expected, in_channels)
         assert torch.equal(value, expected), key
+
+
+def test_imagenet_file_loads_into_a_shallower_backbone(resnet18_file):
+    # The file's keys for the stage a depth-4 encoder drops are skipped,
+    # as the classifier's are; every kept tensor is the file's.
+    path, saved = resnet18_file
+    backbone = build(type='TorchvisionBackbone', name='resnet18',
+                     out_indices=(0, 1, 2, 3),
+                     init_cfg=dict(type='Pretrained', checkpoint=path))
+    backbone.init_weights()
+    own = backbone.state_dict()
+    assert set(own) == {f'body.{k}' for k in saved
+                        if not k.startswith(('fc.', 'layer4.'))}
+    for key, value in own.items():
+        assert torch.equal(value, saved[key[len('body.'):]]), key
 
 
 def test_adapted_first_conv_keeps_the_rgb_response():

@@ -105,13 +105,20 @@ class TorchvisionBackbone(BaseBackbone):
         elif layout.native_dilation == 'mobilenet' and output_stride == 16:
             kwargs['dilated'] = True
         self.body = layout.build(weights=None, **kwargs)
-        for module in layout.classifier:
-            delattr(self.body, module)
         if in_channels != 3:
             self._replace_first_conv(in_channels)
         self.out_indices = check_out_indices(
             range(len(layout.strides)) if out_indices is None else
             out_indices, len(layout.strides), f'TorchvisionBackbone({name})')
+        # Stages past the deepest returned one are never run: deleted, like
+        # the classifier, so they hold no parameters (DDP refuses unused
+        # ones) and a pretrained file's keys for them are skipped.
+        self.built_stages = layout.stages[:self.out_indices[-1] + 1]
+        self.deleted_modules = layout.classifier + sum(
+            layout.stages[len(self.built_stages):], ())
+        for module in self.deleted_modules:
+            parent, _, child = module.rpartition('.')
+            delattr(self.body.get_submodule(parent), child)
         if not kwargs:
             # No torchvision dilation: dilate every stage past the stride.
             dilation = 1
@@ -134,23 +141,21 @@ class TorchvisionBackbone(BaseBackbone):
 
     def stages(self) -> List[nn.Module]:
         return [nn.ModuleList(self.body.get_submodule(name) for name in stage)
-                for stage in self.layout.stages]
+                for stage in self.built_stages]
 
     def forward(self, inputs: Tensor) -> List[Tensor]:
         outs = []
         x = inputs
-        for index, stage in enumerate(self.layout.stages):
+        for index, stage in enumerate(self.built_stages):
             for name in stage:
                 x = self.body.get_submodule(name)(x)
             if index in self.out_indices:
                 outs.append(x)
-            if index == self.out_indices[-1]:
-                break
         return outs
 
     def pretrained_key_map(self) -> Tuple[KeyMap, Sequence[str], str]:
-        """torchvision's ImageNet names, under ``body.``; the classifier's
-        keys are not used."""
-        classifier = tuple(f'body.{name}.' for name in self.layout.classifier)
-        return ((r'(?!body\.)', 'body.'), ), classifier, \
+        """torchvision's ImageNet names, under ``body.``; the keys of the
+        classifier and of stages past ``out_indices`` are not used."""
+        unused = tuple(f'body.{name}.' for name in self.deleted_modules)
+        return ((r'(?!body\.)', 'body.'), ), unused, \
             f'body.{self.layout.first_conv}.weight'
