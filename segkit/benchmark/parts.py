@@ -12,6 +12,7 @@ from mmengine.structures import PixelData
 from torch import nn
 
 from segkit.apis import inference, iter_inference
+from segkit.engine.run_facts import padded_size, train_crop_size
 from segkit.models import BaseSegmentor
 from segkit.registry import DATASETS
 from segkit.structures import SegDataSample
@@ -149,17 +150,13 @@ def bench_data(cfg: Config, settings: Settings, sync: Sync) -> dict:
 def train_input_size(cfg: Config, divisor: int) -> Tuple[int, int]:
     """The training crop ``(h, w)`` of the config's RandomCrop, padded up to
     ``divisor`` as the data preprocessor pads batches."""
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    crops = [step['crop_size'] for step in pipeline
-             if step.get('type') == 'RandomCrop']
-    if not crops:
+    crop = train_crop_size(cfg)
+    if crop is None:
         raise ValueError(
             f'config {cfg.filename}: the bare training loop takes its input '
             'size from the RandomCrop of train_dataloader.dataset.pipeline, '
             'which has none')
-    crop = crops[-1]
-    h, w = (crop, crop) if isinstance(crop, int) else crop
-    return -(-h // divisor) * divisor, -(-w // divisor) * divisor
+    return padded_size(crop, divisor)
 
 
 def bare_loop(cfg: Config, model: BaseSegmentor, wrapper: OptimWrapper,

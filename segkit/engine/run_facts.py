@@ -10,7 +10,7 @@ import os.path as osp
 import platform
 import subprocess
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from mmengine.model import is_model_wrapper
@@ -130,6 +130,40 @@ def _dataset_facts(loader: Any) -> Optional[Dict[str, Any]]:
                             .get('classes') or ()))
 
 
+def train_crop_size(cfg: Any) -> Optional[Tuple[int, int]]:
+    """``(h, w)`` of the last ``RandomCrop`` in the config's training
+    pipeline, or ``None`` without one."""
+    pipeline = cfg.get('train_dataloader', {}).get('dataset', {}).get(
+        'pipeline') or []
+    crops = [step['crop_size'] for step in pipeline
+             if isinstance(step, dict) and step.get('type') == 'RandomCrop']
+    if not crops:
+        return None
+    crop = crops[-1]
+    return (crop, crop) if isinstance(crop, int) else tuple(crop)
+
+
+def padded_size(size: Tuple[int, int], divisor: int) -> Tuple[int, int]:
+    """``size`` padded up to multiples of ``divisor``, as the data
+    preprocessor pads a batch."""
+    return tuple(-(-side // divisor) * divisor for side in size)
+
+
+def padding_facts(cfg: Any, model: nn.Module) -> Optional[Dict[str, Any]]:
+    """The training crop and the size a batch of it is padded to, where
+    they differ: the padded border is computed but never learnt from."""
+    crop = train_crop_size(cfg)
+    if crop is None:
+        return None
+    divisor = getattr(getattr(model, 'data_preprocessor', None),
+                      'pad_size_divisor', 1)
+    padded = padded_size(crop, divisor)
+    if padded == crop:
+        return None
+    return dict(crop=list(crop), padded=list(padded), divisor=divisor,
+                share=1 - crop[0] * crop[1] / (padded[0] * padded[1]))
+
+
 def _model_facts(model: nn.Module, loader: Any) -> Optional[Dict[str, Any]]:
     """Parameters and FLOPs at the size of the loader's first sample."""
     dataset = getattr(loader, 'dataset', None)
@@ -167,6 +201,7 @@ def run_facts(runner, mode: str) -> Dict[str, Any]:
         loop = runner.train_loop
         facts['precision'] = training_precision(runner.optim_wrapper)
         facts['data'] = {'train': _dataset_facts(runner.train_dataloader)}
+        facts['padding'] = padding_facts(runner.cfg, model)
         evaluated = runner.val_loop
         facts['schedule'] = dict(
             max_iters=loop.max_iters, start_iter=runner.iter,

@@ -125,7 +125,18 @@ class ConsoleHook(Hook):
                                 experiment_name=meta.get('experiment_name'))
 
     def before_train(self, runner) -> None:
-        self._info(runner, summary_lines(run_facts(runner, 'train')))
+        facts = run_facts(runner, 'train')
+        self._info(runner, summary_lines(facts))
+        padding = facts.get('padding')
+        if padding:
+            crop, padded = padding['crop'], padding['padded']
+            runner.logger.warning(
+                f'train_dataloader: RandomCrop crop_size={tuple(crop)} is '
+                f'padded to {padded[0]}x{padded[1]} for the model\'s '
+                f'size_divisor={padding["divisor"]}: '
+                f'{padding["share"]:.0%} of every batch is padding, '
+                'computed but never learnt from; expected a crop_size '
+                f'that is a multiple of {padding["divisor"]}')
 
     def before_test(self, runner) -> None:
         self._info(runner, summary_lines(run_facts(runner, 'test'),
