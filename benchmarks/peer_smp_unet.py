@@ -27,7 +27,7 @@ from mmengine.structures import PixelData
 from segkit.apis import init_model
 from segkit.structures import SegDataSample
 
-CONFIG = 'configs/unet_r18_carvana_quick.py'
+CONFIG = 'configs/unet_r18_carvana.py'  # full depth, smp's default
 
 
 def parse_args() -> argparse.Namespace:

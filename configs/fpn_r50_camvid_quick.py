@@ -1,7 +1,8 @@
 # Semantic FPN on ResNet-50 on CamVid in about 15 CPU-minutes, from scratch:
-# half-size frames, CE + soft Dice (rare classes), scored at 480x360.
+# half-size frames cropped to a multiple of its stride 32, CE + soft Dice
+# (rare classes), scored at 480x360.
 _base_ = [
-    '_base_/models/fpn_r50.py', '_base_/datasets/camvid_half.py',
+    '_base_/models/fpn_r50.py', '_base_/datasets/camvid_half_crop32.py',
     '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_1000.py',
     '_base_/losses/ce_dice.py'
 ]

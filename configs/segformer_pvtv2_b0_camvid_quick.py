@@ -1,8 +1,10 @@
 # The SegFormer-style PVTv2-b0 on CamVid in about 15 CPU-minutes, from
-# scratch (no ImageNet file here): half-size frames, CE + soft Dice.
+# scratch (no ImageNet file here): half-size frames cropped to a multiple of
+# its stride 32, CE + soft Dice; 1400 iterations at about 0.6 s each.
 _base_ = [
-    '_base_/models/segformer_pvtv2_b0.py', '_base_/datasets/camvid_half.py',
-    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2000.py',
+    '_base_/models/segformer_pvtv2_b0.py',
+    '_base_/datasets/camvid_half_crop32.py',
+    '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_1400.py',
     '_base_/losses/ce_dice.py'
 ]
 model = dict(

@@ -198,9 +198,9 @@ def test_deeplabv3_trains_and_tests_on_camvid(tmp_path, camvid_sample_root):
 
 def test_resnet_unet_trains_tests_and_resumes_on_carvana(
         tmp_path, carvana_sample_root):
-    """The smp recipe's EncoderDecoder (torchvision ResNet-18 encoder,
-    gradient accumulation over 2 batches, as unet_r18_carvana.py) through
-    the three tools."""
+    """The smp recipe's EncoderDecoder (torchvision ResNet-18 encoder, at
+    depth 4 in the quick config; gradient accumulation over 2 batches, as
+    unet_r18_carvana.py) through the three tools."""
     options = [f'data_root={carvana_sample_root}', *FAST,
                'optim_wrapper.accumulative_counts=2',
                'train_cfg.val_interval=10',
@@ -217,7 +217,10 @@ def test_resnet_unet_trains_tests_and_resumes_on_carvana(
     assert 'resumed at iteration 2' in log
     ckpt = torch.load(tmp_path / 'iter_3.pth', map_location='cpu')
     assert ckpt['meta']['iter'] == 3
-    assert 'backbone.body.layer4.1.conv2.weight' in ckpt['state_dict']
+    # The quick config's depth-4 encoder: ResNet-18 up to layer3.
+    keys = ckpt['state_dict']
+    assert 'backbone.body.layer3.1.conv2.weight' in keys
+    assert not any(key.startswith('backbone.body.layer4.') for key in keys)
 
 
 def dist_run(script: str, *args: str) -> str:
