@@ -62,6 +62,7 @@ def zoo_row(config: str, quick_config: Optional[str],
                infer_images_per_s=bench['infer']['batch_1']['images_per_s'])
     if quick_config:
         quick = load_config(quick_config)
+        row['quick_params'] = model_facts(quick)['params']
         metric = quick.default_hooks.checkpoint.get('save_best', 'mIoU')
         run = latest_run(quick.work_dir)
         if run is not None:
@@ -80,25 +81,30 @@ def format_table(rows: Sequence[Dict[str, Any]], machine: str) -> str:
         'Made by `tools/model_zoo.py` from real runs on this machine '
         f'({machine}); never edited by hand. Throughput is at each config\'s '
         'default precision (bf16 autocast on a CPU with native bf16), '
-        f'GFLOPs are one forward pass at {FLOP_SIZE[1]}x{FLOP_SIZE[0]}, the '
+        f'GFLOPs are one forward pass at {FLOP_SIZE[1]}x{FLOP_SIZE[0]}, a '
+        'quick config\'s net can be narrower or shallower than its config\'s '
+        '(its params say), the '
         'score is the best validation score of the newest run of the quick '
         'config in its work dir, and the minutes that run\'s wall time, '
         'validation included (— for a run stopped before its end; a run '
         'that shared the machine with other jobs took longer than it '
         'would alone).', '',
         '| config | params (M) | GFLOPs | train img/s | infer img/s | quick '
-        'config | val score | iters | minutes |',
-        '|---|---:|---:|---:|---:|---|---:|---:|---:|',
+        'config | its params (M) | val score | iters | minutes |',
+        '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|',
     ]
     for row in rows:
         quick = (osp.basename(row['quick_config'])
                  if row.get('quick_config') else '—')
+        quick_params = (row['quick_params'] / 1e6
+                        if row.get('quick_params') is not None else None)
         score = (f'{row["score"]:.4f} {row["metric"]}'
                  if row.get('score') is not None else '—')
         lines.append(
             f'| {osp.basename(row["config"])} | {row["params"] / 1e6:.2f} | '
             f'{row["gflops"]:.1f} | {row["train_images_per_s"]:.2f} | '
-            f'{row["infer_images_per_s"]:.2f} | {quick} | {score} | '
+            f'{row["infer_images_per_s"]:.2f} | {quick} | '
+            f'{_cell(quick_params, ".2f")} | {score} | '
             f'{_cell(row.get("iterations"), "d")} | '
             f'{_cell(row.get("minutes"), ".1f")} |')
     lines += ['', '## Commands', '']

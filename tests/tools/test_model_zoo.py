@@ -53,15 +53,16 @@ def test_the_page_has_a_row_and_a_command_per_config():
     rows = [
         dict(config='configs/a.py', quick_config='configs/a_quick.py',
              params=14_328_081, gflops=21.44, train_images_per_s=3.21,
-             infer_images_per_s=9.87, score=0.61234, metric='mIoU',
+             infer_images_per_s=9.87, quick_params=3_574_657,
+             score=0.61234, metric='mIoU',
              iterations=2400, minutes=11.46, run='work_dirs/a_quick/2026'),
         dict(config='configs/b.py', quick_config=None, params=1_000_000,
              gflops=5.0, train_images_per_s=1.0, infer_images_per_s=2.0),
     ]
     page = format_table(rows, 'a CPU, 2 threads').splitlines()
-    assert '| a.py | 14.33 | 21.4 | 3.21 | 9.87 | a_quick.py | 0.6123 mIoU ' \
-        '| 2400 | 11.5 |' in page
-    assert '| b.py | 1.00 | 5.0 | 1.00 | 2.00 | — | — | — | — |' in page
+    assert '| a.py | 14.33 | 21.4 | 3.21 | 9.87 | a_quick.py | 3.57 | ' \
+        '0.6123 mIoU | 2400 | 11.5 |' in page
+    assert '| b.py | 1.00 | 5.0 | 1.00 | 2.00 | — | — | — | — | — |' in page
     assert any(f'{FLOP_SIZE[1]}x{FLOP_SIZE[0]}' in line for line in page)
     assert '- `a.py`: `python tools/benchmark.py configs/a.py --what infer ' \
         'train`; `python tools/train.py configs/a_quick.py` (run ' \
