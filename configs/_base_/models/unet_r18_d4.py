@@ -1,9 +1,8 @@
 # smp's Unet('resnet18', encoder_depth=4, decoder_channels=(128, 64, 32, 16)):
 # unet_r18.py without ResNet-18's stride-32 stage (8.4 M of its 11.2 M
-# parameters). Trained from scratch on a few hundred frames, that stage's
-# context mostly learns where cars sit in the frame; without it the net costs
-# 0.6x per crop and its CPU quick runs reach a better score in the same time
-# (docs/model_zoo.md).
+# parameters). From scratch on a few hundred frames it costs 0.57x per crop
+# and its CPU quick runs score higher in the same time (docs/performance.md,
+# "The quick recipes, searched on a GPU").
 _base_ = './unet_r18.py'
 model = dict(
     data_preprocessor=dict(size_divisor=16),  # the deepest stride kept
