@@ -157,6 +157,23 @@ def test_dice_binary_hand_value(exponent, expected):
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_dice_per_image_averages_each_images_dice():
+    """Image 1 is binary_case; image 2 has no foreground and predicts 1/2
+    at each of its two valid pixels (third pixel ignored)."""
+    logits, target = binary_case()
+    logits = torch.cat([logits.detach(), torch.tensor(
+        [0., 0., 50.]).view(1, 1, 1, 3)])
+    target = torch.cat([target, torch.tensor([[[0, 0, 255]]])])
+    # Image 1 as in test_dice_binary_hand_value (e = 1): 2 / 3.25.
+    # Image 2: inter 0, sum p = 1, sum t = 0: (0 + 1) / (1 + 0 + 1) = 1/2.
+    per_image = DiceLoss(exponent=1, per_image=True)(logits, target)
+    assert per_image.item() == pytest.approx(
+        1 - (2 / 3.25 + 1 / 2) / 2, rel=1e-6)
+    # Over the batch: inter 1/2, sum p = 1.25 + 1, sum t = 1.
+    batch = DiceLoss(exponent=1)(logits, target)
+    assert batch.item() == pytest.approx(1 - 2 / 4.25, rel=1e-6)
+
+
 def test_dice_multiclass_hand_value():
     logits, target = multiclass_case()
     loss = DiceLoss(exponent=1)(logits, target)
