@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.models.losses import BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss
+from segkit.models.losses import (BCEWithLogitsLoss, CrossEntropyLoss,
+                                  DiceLoss, LovaszLoss)
 from segkit.registry import MODELS
 
 LN2, LN3 = math.log(2), math.log(3)
@@ -132,7 +133,8 @@ def test_bce_all_ignored_is_zero_with_grad():
     assert torch.equal(logits.grad, torch.zeros_like(logits))
 
 
-@pytest.mark.parametrize('loss_cls', [BCEWithLogitsLoss, DiceLoss])
+@pytest.mark.parametrize('loss_cls',
+                         [BCEWithLogitsLoss, DiceLoss, LovaszLoss])
 def test_binary_losses_reject_non_binary_targets(loss_cls):
     logits, _ = binary_case()
     with pytest.raises(ValueError, match='got value 2'):
@@ -227,9 +229,71 @@ def test_dice_rejects_non_positive_smooth():
         DiceLoss(smooth=0)
 
 
+# ---------------------------------------------------------------- Lovász
+def iou_reference(pred, target, classes):
+    """Mean over ``classes`` of the IoU of hard predictions, in numpy."""
+    ious = [((pred == c) & (target == c)).sum()
+            / ((pred == c) | (target == c)).sum() for c in classes]
+    return float(np.mean(ious))
+
+
+@pytest.mark.parametrize('per_image', [False, True])
+def test_lovasz_softmax_at_hard_predictions_is_one_minus_iou(per_image):
+    """The Lovász extension equals the Jaccard loss at 0/1 errors."""
+    torch.manual_seed(0)
+    target = torch.randint(0, 3, (2, 4, 5))
+    pred = torch.where(torch.rand(2, 4, 5) < 0.3, (target + 1) % 3, target)
+    logits = torch.nn.functional.one_hot(pred, 4).permute(0, 3, 1, 2) * 80.
+    target[0, 0] = 255  # ignored, whatever is predicted there
+    loss = LovaszLoss(per_image=per_image)(logits, target)
+    valid = target != 255
+    if per_image:
+        expected = np.mean([
+            1 - iou_reference(pred[i][valid[i]].numpy(),
+                              target[i][valid[i]].numpy(),
+                              target[i][valid[i]].unique().tolist())
+            for i in range(2)])
+    else:
+        expected = 1 - iou_reference(pred[valid].numpy(),
+                                     target[valid].numpy(),
+                                     target[valid].unique().tolist())
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_lovasz_hinge_at_unit_logits_is_twice_one_minus_iou():
+    """Logits ±1: hinge errors are 0 where right and 2 where wrong, and
+    the extension is positively homogeneous."""
+    target = torch.tensor([[[1, 1, 1, 0, 0, 0, 255]]])
+    logits = torch.tensor([1., 1., -1., 1., -1., -1., 50.]).view(1, 1, 1, 7)
+    # Foreground IoU: 2 right of 3, one false: 2 / 4.
+    loss = LovaszLoss()(logits, target)
+    assert loss.item() == pytest.approx(2 * (1 - 2 / 4), abs=1e-6)
+
+
+def test_lovasz_hinge_per_image_scores_an_empty_image_by_its_max_logit():
+    target = torch.tensor([[[1, 0]], [[0, 0]]])
+    logits = torch.tensor([[[1., -1.]], [[0.5, -3.]]])[:, None]
+    # Image 1 is right: 0. Image 2 has no foreground: its largest hinge
+    # error, 1 + 0.5, with weight 1.
+    loss = LovaszLoss(per_image=True)(logits, target)
+    assert loss.item() == pytest.approx((0 + 1.5) / 2, abs=1e-6)
+
+
+def test_lovasz_gradient_flows_and_all_ignored_is_zero():
+    logits = torch.randn(2, 3, 4, 4, requires_grad=True)
+    target = torch.randint(0, 3, (2, 4, 4))
+    LovaszLoss()(logits, target).backward()
+    assert logits.grad.abs().sum() > 0
+    for channels in (1, 3):
+        logits = torch.randn(2, channels, 4, 4, requires_grad=True)
+        loss = LovaszLoss(per_image=True)(logits, all_ignored(logits))
+        loss.backward()
+        assert loss.item() == 0 and logits.grad.abs().sum() == 0
+
+
 # ---------------------------------------------------------------- shared
 @pytest.mark.parametrize('loss_cls', [CrossEntropyLoss, BCEWithLogitsLoss,
-                                      DiceLoss])
+                                      DiceLoss, LovaszLoss])
 def test_loss_name_must_be_optimisable_by_mmengine(loss_cls):
     with pytest.raises(ValueError, match="contain 'loss'.*'ce_term'"):
         loss_cls(loss_name='ce_term')
@@ -243,5 +307,6 @@ def test_shape_mismatch_is_a_clear_error():
 
 def test_losses_build_from_registry_with_names():
     names = {MODELS.build(dict(type=t)).loss_name
-             for t in ('CrossEntropyLoss', 'BCEWithLogitsLoss', 'DiceLoss')}
-    assert names == {'loss_ce', 'loss_bce', 'loss_dice'}
+             for t in ('CrossEntropyLoss', 'BCEWithLogitsLoss', 'DiceLoss',
+                       'LovaszLoss')}
+    assert names == {'loss_ce', 'loss_bce', 'loss_dice', 'loss_lovasz'}
