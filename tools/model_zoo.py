@@ -2,6 +2,7 @@
 (segkit.benchmark.zoo does the work; train the quick configs first)."""
 import argparse
 
+from segkit.apis import add_debug_arg, run_tool
 from segkit.benchmark import Settings
 from segkit.benchmark.zoo import write_zoo
 
@@ -27,15 +28,18 @@ def main() -> None:
     parser.add_argument('--iters', type=int, default=2,
                         help='timed iterations per repeat (default: 2)')
     parser.add_argument('--repeats', type=int, default=2)
-    parser.add_argument('--only', nargs='+', metavar='CONFIG',
-                        help='measure these rows of the zoo only')
+    parser.add_argument(
+        '--only', nargs='+', metavar='CONFIG',
+        choices=[config for config, _ in ZOO],
+        help='measure these rows only, and keep the others as last measured '
+        '(in the --out page\'s .json)')
+    add_debug_arg(parser)
     args = parser.parse_args()
-    pairs = [pair for pair in ZOO if not args.only or pair[0] in args.only]
-    rows = write_zoo(pairs, args.out,
+    rows = write_zoo(ZOO, args.out,
                      Settings(warmup=1, iters=args.iters,
-                              repeats=args.repeats))
+                              repeats=args.repeats), only=args.only)
     print(f'{len(rows)} rows written to {args.out}')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -1,7 +1,10 @@
 """Rows of docs/model_zoo.md, measured: a model's size and cost, its
-throughput here, and what its quick-schedule run reached and took."""
+throughput here, and what its quick-schedule run reached and took. The rows
+are also kept as measured in ``docs/model_zoo.json``, so that one row can be
+measured again without measuring them all."""
 import json
 import os.path as osp
+from datetime import date
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -10,7 +13,7 @@ from mmengine.config import Config
 
 from segkit.apis import init_model, load_config
 from segkit.engine.model_summary import summarize_model
-from segkit.utils import atomic_write
+from segkit.utils import MissingPathError, atomic_write, dump_json_atomic
 from segkit.visualization.curves import load_scalars
 from .machine import cpu_model
 from .run import run_benchmark
@@ -55,6 +58,7 @@ def zoo_row(config: str, quick_config: Optional[str],
     and minutes are read from its work dir)."""
     cfg = load_config(config)
     row: Dict[str, Any] = dict(config=config, quick_config=quick_config,
+                               measured=date.today().isoformat(),
                                **model_facts(cfg))
     bench = run_benchmark(cfg, ('infer', 'train'), settings)
     row.update(precision=bench['precision'],
@@ -109,7 +113,9 @@ def format_table(rows: Sequence[Dict[str, Any]], machine: str) -> str:
             f'{_cell(row.get("minutes"), ".1f")} |')
     lines += ['', '## Commands', '']
     for row in rows:
-        lines.append(f'- `{osp.basename(row["config"])}`: '
+        measured = (f' (measured {row["measured"]})'
+                    if row.get('measured') else '')
+        lines.append(f'- `{osp.basename(row["config"])}`{measured}: '
                      f'`python tools/benchmark.py {row["config"]} --what '
                      'infer train`' + (
                          f'; `python tools/train.py {row["quick_config"]}` '
@@ -117,10 +123,44 @@ def format_table(rows: Sequence[Dict[str, Any]], machine: str) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def rows_file(out: str) -> Path:
+    """Where the rows of the page ``out`` are kept: ``out`` as ``.json``."""
+    return Path(out).with_suffix('.json')
+
+
 def write_zoo(pairs: List[Sequence[Optional[str]]], out: str,
-              settings: Settings) -> List[Dict[str, Any]]:
-    """Measure every ``(config, quick config or None)`` and write ``out``."""
-    rows = [zoo_row(config, quick, settings) for config, quick in pairs]
+              settings: Settings,
+              only: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
+    """Measure every ``(config, quick config or None)`` and write ``out``
+    and its rows file.
+
+    Args:
+        pairs: The zoo's ``(config, quick config or None)``, in table order.
+        out: The markdown page to write.
+        settings: How the throughput is timed.
+        only: Measure these configs only, and keep the other rows as they
+            were last measured (read from :func:`rows_file`).
+
+    Returns:
+        The rows written, in table order.
+    """
+    kept: Dict[str, Dict[str, Any]] = {}
+    if only:
+        path = rows_file(out)
+        if not path.is_file():
+            raise MissingPathError(
+                f'{path}: no rows were kept to merge {", ".join(only)} with; '
+                'run tools/model_zoo.py without --only to measure every row')
+        kept = {row['config']: row for row in json.loads(path.read_text())}
+        missing = [config for config, _ in pairs
+                   if config not in only and config not in kept]
+        if missing:
+            raise MissingPathError(
+                f'{path} has no row for {", ".join(missing)}; run '
+                'tools/model_zoo.py without --only to measure every row')
+    rows = [kept[config] if only and config not in only else
+            zoo_row(config, quick, settings) for config, quick in pairs]
     machine = f'{cpu_model()}, {torch.get_num_threads()} threads'
+    dump_json_atomic(rows, rows_file(out))
     atomic_write(out, format_table(rows, machine).encode())
     return rows

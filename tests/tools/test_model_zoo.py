@@ -3,10 +3,14 @@ outcome, a model's size and cost, and the page made of the rows."""
 import json
 from pathlib import Path
 
+import pytest
 
 from segkit.apis import load_config
+from segkit.benchmark import Settings, zoo
 from segkit.benchmark.zoo import (FLOP_SIZE, format_table, latest_run,
-                                  model_facts, run_outcome)
+                                  model_facts, rows_file, run_outcome,
+                                  write_zoo)
+from segkit.utils import MissingPathError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,3 +71,55 @@ def test_the_page_has_a_row_and_a_command_per_config():
     assert '- `a.py`: `python tools/benchmark.py configs/a.py --what infer ' \
         'train`; `python tools/train.py configs/a_quick.py` (run ' \
         '`work_dirs/a_quick/2026`)' in page
+
+
+def test_the_commands_say_when_a_row_was_measured():
+    row = dict(config='configs/a.py', quick_config=None, measured='2026-11-26',
+               params=1e6, gflops=5.0, train_images_per_s=1.0,
+               infer_images_per_s=2.0)
+    assert '- `a.py` (measured 2026-11-26): `python tools/benchmark.py ' \
+        'configs/a.py --what infer train`' in format_table(
+            [row], 'a CPU').splitlines()
+
+
+@pytest.fixture
+def fake_measure(monkeypatch):
+    """zoo_row replaced by a counter: row ``config`` gets the throughput
+    ``n``, the number of rows measured so far."""
+    measured = []
+
+    def zoo_row(config, quick_config, settings):
+        measured.append(config)
+        return dict(config=config, quick_config=quick_config, params=1e6,
+                    gflops=1.0, train_images_per_s=float(len(measured)),
+                    infer_images_per_s=1.0)
+
+    monkeypatch.setattr(zoo, 'zoo_row', zoo_row)
+    return measured
+
+
+PAIRS = [('configs/a.py', None), ('configs/b.py', None)]
+
+
+def test_only_measures_its_rows_and_keeps_the_others(tmp_path, fake_measure):
+    out = str(tmp_path / 'zoo.md')
+    write_zoo(PAIRS, out, Settings())
+    assert fake_measure == ['configs/a.py', 'configs/b.py']
+    rows = write_zoo(PAIRS, out, Settings(), only=['configs/b.py'])
+    assert fake_measure[2:] == ['configs/b.py']
+    # a.py kept as first measured (1st), b.py measured again (3rd).
+    assert [row['train_images_per_s'] for row in rows] == [1.0, 3.0]
+    assert json.loads(rows_file(out).read_text()) == rows
+    assert '| b.py | 1.00 | 1.0 | 3.00 |' in Path(out).read_text()
+
+
+def test_only_needs_the_rows_of_a_full_run(tmp_path, fake_measure):
+    out = str(tmp_path / 'zoo.md')
+    with pytest.raises(MissingPathError,
+                       match=r'zoo.json: no rows.*without --only'):
+        write_zoo(PAIRS, out, Settings(), only=['configs/b.py'])
+    write_zoo(PAIRS[:1], out, Settings())
+    with pytest.raises(MissingPathError,
+                       match=r'zoo.json has no row for configs/b.py'):
+        write_zoo(PAIRS, out, Settings(), only=['configs/a.py'])
+    assert not Path(out).read_text().count('b.py')
