@@ -43,7 +43,7 @@ class LovaszLoss(SegLoss):
     ``1 - IoU`` exactly (twice that for the hinge at logits ±1).
 
     With ``per_image=True`` the loss is computed for each image and averaged,
-    the form that scores per-image IoU or Dice means: an image without
+    as metrics averaged over images (Kaggle's Dice) score: an image without
     foreground is then penalised by its largest logit alone, so a false
     object in an empty image costs as much as a missed one. Sorting every
     pixel makes it slower than Dice; it is usually added to a pixel-wise loss
