@@ -86,6 +86,9 @@ def test_stages_past_out_indices_are_not_built(name, depth):
     (dict(type='TimmBackbone', model_name='no_such_net'),
      "model_name='no_such_net'"),
     (dict(type='UNetEncoder', depth=0), 'depth=0: expected an int >= 1'),
+    (dict(type='FullResolutionStem', channels=0,
+          backbone=dict(type='UNetEncoder', depth=1)),
+     'channels=0: expected at least 1'),
 ])
 def test_bad_arguments_fail_at_build_time(cfg, message):
     with pytest.raises(ValueError, match=message):
@@ -108,6 +111,28 @@ def test_frozen_stages_keep_weights_and_statistics(cfg):
     norms = [m for stage in backbone.stages()[:2] for m in stage.modules()
              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert norms and not any(m.training for m in norms)
+
+
+def test_full_resolution_stem_puts_a_stride_1_feature_first():
+    inner = dict(type='TorchvisionBackbone', name='resnet18',
+                 out_indices=(0, 1, 2, 3))
+    torch.manual_seed(0)
+    wrapped = build(type='FullResolutionStem', backbone=inner, channels=8,
+                    in_channels=4).eval()
+    torch.manual_seed(0)
+    alone = build(**inner, in_channels=4).eval()
+    assert wrapped.out_channels == (8, 64, 64, 128, 256)
+    assert wrapped.strides == (1, 2, 4, 8, 16)
+    x = torch.randn(2, 4, 48, 64)
+    with torch.no_grad():
+        features = wrapped(x)
+        inner_features = alone(x)
+    assert features[0].shape == (2, 8, 48, 64)
+    # The wrapped backbone is built first, so it draws the same weights.
+    assert len(features) == 1 + len(inner_features)
+    for got, expected in zip(features[1:], inner_features):
+        torch.testing.assert_close(got, expected)
+    assert wrapped.stages()[0] is wrapped.stem
 
 
 def test_norm_eval_keeps_every_batchnorm_in_eval_mode():
@@ -160,6 +185,20 @@ def test_imagenet_file_loads_into_a_shallower_backbone(resnet18_file):
     own = backbone.state_dict()
     assert set(own) == {f'body.{k}' for k in saved
                         if not k.startswith(('fc.', 'layer4.'))}
+    for key, value in own.items():
+        assert torch.equal(value, saved[key[len('body.'):]]), key
+
+
+def test_imagenet_file_loads_into_a_backbone_under_a_full_resolution_stem(
+        resnet18_file):
+    path, saved = resnet18_file
+    wrapped = build(type='FullResolutionStem', backbone=dict(
+        type='TorchvisionBackbone', name='resnet18',
+        init_cfg=dict(type='Pretrained', checkpoint=path)))
+    wrapped.init_weights()
+    own = wrapped.backbone.state_dict()
+    assert set(own) == {f'body.{k}' for k in saved
+                        if not k.startswith('fc.')}
     for key, value in own.items():
         assert torch.equal(value, saved[key[len('body.'):]]), key
 

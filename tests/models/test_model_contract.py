@@ -28,6 +28,9 @@ BACKBONES: Dict[str, dict] = {
     'timm_mobilenetv3': dict(type='TimmBackbone',
                              model_name='mobilenetv3_small_050'),
     'timm_pvt_v2': dict(type='TimmBackbone', model_name='pvt_v2_b0'),
+    'full_res_stem': dict(type='FullResolutionStem', channels=4,
+                          backbone=dict(type='UNetEncoder', base_channels=4,
+                                        depth=2)),
 }
 HEADS: Dict[str, dict] = {
     'fcn': dict(type='FCNHead', channels=8),
@@ -42,8 +45,10 @@ HEADS: Dict[str, dict] = {
 NECKS = {'fpn': dict(type='FPN', out_channels=8)}
 
 
-# Heads each backbone is tested with; MobileNetV3 is DeepLabV3's backbone.
-ONLY = {'tv_mobilenet_v3': ('fcn', 'aspp', 'unet')}
+# Heads each backbone is tested with; MobileNetV3 is DeepLabV3's backbone,
+# the full-resolution stem is there for the U-Net decoder's last skip.
+ONLY = {'tv_mobilenet_v3': ('fcn', 'aspp', 'unet'),
+        'full_res_stem': ('unet', )}
 SIZE = (32, 32)
 
 
