@@ -2,14 +2,15 @@
 # about 15 CPU-minutes on half-size frames, from scratch; best checkpoint by
 # the Kaggle Dice, scored at the native size. The encoder stops at stride 16
 # (smp's encoder_depth=4), so 3000 iterations fit where the full depth fits
-# 2000 (docs/model_zoo.md). No gradient accumulation here: in a fixed budget
-# it halves the optimiser's updates (Dice 0.517 with 2 batches a step, 0.565
-# without, at full depth and 2000 iterations). The Dice term is per image,
-# as the Kaggle Dice scores: a small car pulls as hard as a large one, and a
-# false car in a car-free frame costs that frame's whole Dice (0.6644 with
-# the batch-wide Dice, docs/performance.md).
+# 2000 (docs/model_zoo.md), and a full-resolution skip (FullResolutionStem)
+# gives the decoder the edges of small cars back. No gradient accumulation
+# here: in a fixed budget it halves the optimiser's updates (Dice 0.517 with 2
+# batches a step, 0.565 without, at full depth and 2000 iterations). The Dice
+# term is per image, as the Kaggle Dice scores: a small car pulls as hard as a
+# large one, and a false car in a car-free frame costs that frame's whole Dice
+# (0.6644 with the batch-wide Dice, docs/performance.md).
 _base_ = [
-    '_base_/models/unet_r18_d4.py', '_base_/datasets/carvana_half.py',
+    '_base_/models/unet_r18_d4_fullres.py', '_base_/datasets/carvana_half.py',
     '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_3000.py'
 ]
 model = dict(decode_head=dict(loss_decode=[
