@@ -199,8 +199,9 @@ def test_deeplabv3_trains_and_tests_on_camvid(tmp_path, camvid_sample_root):
 def test_resnet_unet_trains_tests_and_resumes_on_carvana(
         tmp_path, carvana_sample_root):
     """The smp recipe's EncoderDecoder (torchvision ResNet-18 encoder, at
-    depth 4 in the quick config; gradient accumulation over 2 batches, as
-    unet_r18_carvana.py) through the three tools."""
+    depth 4 and with a full-resolution skip in the quick config; gradient
+    accumulation over 2 batches, as unet_r18_carvana.py) through the three
+    tools."""
     options = [f'data_root={carvana_sample_root}', *FAST,
                'optim_wrapper.accumulative_counts=2',
                'train_cfg.val_interval=10',
@@ -217,10 +218,12 @@ def test_resnet_unet_trains_tests_and_resumes_on_carvana(
     assert 'resumed at iteration 2' in log
     ckpt = torch.load(tmp_path / 'iter_3.pth', map_location='cpu')
     assert ckpt['meta']['iter'] == 3
-    # The quick config's depth-4 encoder: ResNet-18 up to layer3.
+    # The quick config's depth-4 encoder, ResNet-18 up to layer3, under a
+    # full-resolution stem.
     keys = ckpt['state_dict']
-    assert 'backbone.body.layer3.1.conv2.weight' in keys
-    assert not any(key.startswith('backbone.body.layer4.') for key in keys)
+    assert 'backbone.backbone.body.layer3.1.conv2.weight' in keys
+    assert 'backbone.stem.0.weight' in keys
+    assert not any('.body.layer4.' in key for key in keys)
 
 
 def dist_run(script: str, *args: str) -> str:
