@@ -56,11 +56,8 @@ class DiceLoss(SegLoss):
         self.per_image = per_image
 
     def compute(self, logits: Tensor, target: Tensor) -> Tensor:
-        safe, valid = self.split_ignored(target)
-        # Sums over a whole batch overflow float16.
-        logits = logits.float()
+        logits, safe, valid = self.summable_inputs(logits, target)
         if logits.shape[1] == 1:
-            self.check_binary(logits, target, valid)
             probs, onehot = logits.sigmoid(), safe[:, None]
         else:
             probs = logits.softmax(dim=1)

@@ -66,11 +66,7 @@ class LovaszLoss(SegLoss):
         self.per_image = per_image
 
     def compute(self, logits: Tensor, target: Tensor) -> Tensor:
-        safe, valid = self.split_ignored(target)
-        # The cumulative sums over every pixel need fp32.
-        logits = logits.float()
-        if logits.shape[1] == 1:
-            self.check_binary(logits, target, valid)
+        logits, safe, valid = self.summable_inputs(logits, target)
         # (C, pixels) per image, or for the whole batch at once.
         groups = (zip(logits, safe, valid) if self.per_image else
                   [(logits.transpose(0, 1), safe, valid)])

@@ -56,6 +56,20 @@ class SegLoss(nn.Module, metaclass=ABCMeta):
         valid = target != self.ignore_index
         return target.masked_fill(~valid, 0), valid
 
+    def summable_inputs(self, logits: Tensor,
+                        target: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """``(float32 logits, target, valid-pixel mask)`` for losses that sum
+        over every pixel (Dice, Lovász), whose sums float16 cannot hold.
+
+        The target is :meth:`split_ignored`'s; single-channel logits are
+        checked to be binary (:meth:`check_binary`).
+        """
+        safe, valid = self.split_ignored(target)
+        logits = logits.float()
+        if logits.shape[1] == 1:
+            self.check_binary(logits, target, valid)
+        return logits, safe, valid
+
     def check_binary(self, logits: Tensor, target: Tensor,
                      valid: Tensor) -> None:
         """Single-channel logits and 0/1 targets, or a clear error.
