@@ -198,10 +198,10 @@ def test_deeplabv3_trains_and_tests_on_camvid(tmp_path, camvid_sample_root):
 
 def test_resnet_unet_trains_tests_and_resumes_on_carvana(
         tmp_path, carvana_sample_root):
-    """The smp recipe's EncoderDecoder (torchvision ResNet-18 encoder, at
-    depth 4 and with a full-resolution skip in the quick config; gradient
-    accumulation over 2 batches, as unet_r18_carvana.py) through the three
-    tools."""
+    """The smp recipe's EncoderDecoder (a ResNet-18 encoder: timm's
+    ResNet-18-D at depth 4 with a full-resolution skip in the quick config;
+    gradient accumulation over 2 batches, as unet_r18_carvana.py) through
+    the three tools."""
     options = [f'data_root={carvana_sample_root}', *FAST,
                'optim_wrapper.accumulative_counts=2',
                'train_cfg.val_interval=10',
@@ -218,12 +218,13 @@ def test_resnet_unet_trains_tests_and_resumes_on_carvana(
     assert 'resumed at iteration 2' in log
     ckpt = torch.load(tmp_path / 'iter_3.pth', map_location='cpu')
     assert ckpt['meta']['iter'] == 3
-    # The quick config's depth-4 encoder, ResNet-18 up to layer3, under a
-    # full-resolution stem.
+    # The quick config's depth-4 encoder, ResNet-18-D (its 3-convolution
+    # stem) up to layer3, under a full-resolution stem.
     keys = ckpt['state_dict']
-    assert 'backbone.backbone.body.layer3.1.conv2.weight' in keys
+    assert 'backbone.backbone.model.conv1.0.weight' in keys
+    assert 'backbone.backbone.model.layer3.1.conv2.weight' in keys
     assert 'backbone.stem.0.weight' in keys
-    assert not any('.body.layer4.' in key for key in keys)
+    assert not any('.layer4.' in key for key in keys)
 
 
 def dist_run(script: str, *args: str) -> str:
