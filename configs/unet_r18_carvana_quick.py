@@ -4,13 +4,14 @@
 # (timm's resnet18d: a 3-convolution stem and average-pooled shortcuts),
 # which learns more from scratch than ResNet-18 in the same time; it stops at
 # stride 16 (smp's encoder_depth=4), and a full-resolution skip
-# (FullResolutionStem) gives the decoder the edges of small cars back
-# (docs/performance.md). No gradient accumulation
-# here: in a fixed budget it halves the optimiser's updates (Dice 0.517 with 2
-# batches a step, 0.565 without, at full depth and 2000 iterations). The Dice
-# term is per image, as the Kaggle Dice scores: a small car pulls as hard as a
-# large one, and a false car in a car-free frame costs that frame's whole Dice
-# (0.6644 with the batch-wide Dice, docs/performance.md).
+# (FullResolutionStem) gives the decoder the edges of small cars back;
+# 2400 iterations fit 14 minutes (docs/performance.md). No gradient
+# accumulation here: in a fixed budget it halves the optimiser's updates (Dice
+# 0.517 with 2 batches a step, 0.565 without, at full depth and 2000
+# iterations). The Dice term is per image, as the Kaggle Dice scores: a small
+# car pulls as hard as a large one, and a false car in a car-free frame costs
+# that frame's whole Dice (0.6644 with the batch-wide Dice,
+# docs/performance.md).
 _base_ = [
     '_base_/models/unet_r18d_d4_fullres.py', '_base_/datasets/carvana_half.py',
     '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2400.py'
