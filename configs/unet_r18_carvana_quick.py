@@ -2,8 +2,8 @@
 # about 15 CPU-minutes on half-size frames, from scratch; best checkpoint by
 # the Kaggle Dice, scored at the native size. The encoder is ResNet-18-D
 # (timm's resnet18d: a 3-convolution stem and average-pooled shortcuts),
-# which learns more from scratch than ResNet-18 in the same time; it stops at
-# stride 16 (smp's encoder_depth=4), and a full-resolution skip
+# which scored higher on val from scratch than ResNet-18 in the same time; it
+# stops at stride 16 (smp's encoder_depth=4), and a full-resolution skip
 # (FullResolutionStem) gives the decoder the edges of small cars back;
 # 2400 iterations fit 14 minutes (docs/performance.md). No gradient
 # accumulation here: in a fixed budget it halves the optimiser's updates (Dice
