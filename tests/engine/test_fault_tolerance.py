@@ -309,6 +309,19 @@ def _write_twice(target: str, first: bytes, second: bytes) -> None:
     fileio.atomic_write(target, second)
 
 
+def _temporary_file_sizes(folder: Path) -> List[int]:
+    """Sizes of the atomic writes' temporary files in ``folder`` now; one
+    renamed away between the listing and its stat (the first, complete
+    write's) is not there any more and is left out."""
+    sizes = []
+    for path in folder.glob('.iter_8.pth.*.tmp'):
+        try:
+            sizes.append(path.stat().st_size)
+        except FileNotFoundError:
+            continue
+    return sizes
+
+
 def test_sigkill_mid_write_leaves_the_previous_checkpoint(tmp_path):
     target = tmp_path / 'iter_8.pth'
     first, second = _serialized(8), _serialized(12)
@@ -317,8 +330,7 @@ def test_sigkill_mid_write_leaves_the_previous_checkpoint(tmp_path):
         target=_write_twice, args=(str(target), first, second))
     child.start()
     deadline = time.monotonic() + TIMEOUT_S
-    while not [p for p in tmp_path.glob('.iter_8.pth.*.tmp')
-               if p.stat().st_size == len(second) // 2]:
+    while len(second) // 2 not in _temporary_file_sizes(tmp_path):
         assert child.is_alive() and time.monotonic() < deadline
         time.sleep(0.01)
     os.kill(child.pid, signal.SIGKILL)
