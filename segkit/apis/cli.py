@@ -24,6 +24,8 @@ DEBUG_ENV = 'SEGKIT_DEBUG'
 NO_STRICT_ADVICE = 'rerun with --no-strict'
 # What a dict value may call: dict(a=1) as MMEngine configs write them.
 _DICT_CALL = 'dict'
+# What makes a value a Python literal rather than MMEngine's syntax.
+_LITERAL_MARKS = (_DICT_CALL + '(', '{', "'", '"')
 
 
 def add_debug_arg(parser: argparse.ArgumentParser) -> None:
@@ -71,17 +73,20 @@ def parse_override_value(text: str) -> Any:
     """A ``--cfg-options`` value: MMEngine's syntax (``1``, ``a,b``,
     ``[1,(2,3)]``, bare words as strings), plus whole dicts, as a config
     writes them: ``dict(mode='slide',crop_size=128)`` or ``{'mode': ...}``,
-    nested and in lists.
+    nested and in lists, and quoted strings that stay strings:
+    ``['0016E5','0006R0']``.
 
     MMEngine's parser recurses forever on ``dict(...)`` (it splits on the
     first comma outside brackets, and ``dict(`` opens one it never finds
-    closed), so any value that holds a dict is read as a Python literal.
+    closed), and it strips quotes before reading numbers, so that ``'0016E5'``
+    becomes ``1600000.0``. A value that holds a dict or a quote is therefore
+    read as a Python literal.
 
     Raises:
         ValueError: unbalanced brackets, or a dict value that is not a
             literal.
     """
-    if 'dict(' not in text and '{' not in text:
+    if not any(mark in text for mark in _LITERAL_MARKS):
         try:
             return DictAction._parse_iterable(text)
         except AssertionError:  # MMEngine's check for balanced brackets

@@ -23,6 +23,9 @@ from segkit.utils import DataError, MissingPathError
     ("[dict(type='LinearLR',end=-1),dict(type='PolyLR')]",
      [dict(type='LinearLR', end=-1), dict(type='PolyLR')]),
     ("{'mode': 'whole'}", dict(mode='whole')),
+    # quoted strings stay strings (MMEngine read '0016E5' as 1600000.0)
+    ("['0016E5','0006R0']", ['0016E5', '0006R0']), ("'1'", '1'),
+    ('"a b"', 'a b'), ("[x,'2']", ['x', '2']),
 ])
 def test_override_values(text, value):
     assert parse_override_value(text) == value
