@@ -53,6 +53,24 @@ def read_class_dict(path: str) -> List[Tuple[str, RGB]]:
     return rows
 
 
+def _check_sequences(
+        sequences: Optional[Union[str, Sequence[str]]]
+) -> Optional[Tuple[str, ...]]:
+    """``sequences`` as a tuple of names (one name may be given bare), or
+    ``None``; :class:`~segkit.utils.ConfigValueError` for anything else."""
+    if sequences is None:
+        return None
+    if isinstance(sequences, str):
+        sequences = [sequences]
+    if (not isinstance(sequences, (list, tuple)) or not sequences
+            or not all(isinstance(name, str) for name in sequences)):
+        raise ConfigValueError(
+            f'sequences={sequences!r}: expected one or more sequence names '
+            "as strings, e.g. ['0006R0', '0016E5'] (on the command line "
+            'quote each name, or --cfg-options may read 0016E5 as a number)')
+    return tuple(sequences)
+
+
 @DATASETS.register_module()
 class CamVidDataset(BaseSegDataset):
     """CamVid road scenes: ``<id>.png`` frames with ``<id>_L.png`` colour
@@ -69,6 +87,11 @@ class CamVidDataset(BaseSegDataset):
         data_prefix: image and mask folders; the training split by default.
         class_dict: the csv, relative to ``data_root`` unless absolute.
         void_classes: names in the csv that are not learnt or scored.
+        sequences: keep only the frames of these sequences, the part of a
+            frame's name before its first ``_`` (``'0001TP'``, ``'0006R0'``,
+            ``'0016E5'``, ``'Seq05VD'``); all frames by default. Training on
+            some sequences and scoring on another measures what a model
+            does on footage it never saw (docs/performance.md).
         **kwargs: the rest of :class:`BaseSegDataset`'s arguments.
     """
 
@@ -79,6 +102,7 @@ class CamVidDataset(BaseSegDataset):
                  seg_map_suffix: str = '_L.png',
                  class_dict: str = 'class_dict.csv',
                  void_classes: Sequence[str] = ('Unlabelled',),
+                 sequences: Optional[Union[str, Sequence[str]]] = None,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
         data_root = os.fspath(data_root)
@@ -98,6 +122,7 @@ class CamVidDataset(BaseSegDataset):
         kept = [(name, colour) for name, colour in rows
                 if name not in void_classes]
         self.class_dict = csv_path
+        self.sequences = _check_sequences(sequences)
         self.void_classes = tuple(void_classes)
         # Colours of the void classes: deliberately unlabelled, unlike a
         # colour missing from the csv (dataset analysis tells them apart).
@@ -112,6 +137,31 @@ class CamVidDataset(BaseSegDataset):
                           classes=tuple(name for name, _ in kept),
                           palette=[list(colour) for _, colour in kept]),
             **kwargs)
+
+    @staticmethod
+    def sequence_of(img_path: str) -> str:
+        """The sequence a frame belongs to: its file name up to the first
+        ``_`` (``0001TP_006690.png`` is from ``0001TP``)."""
+        return osp.basename(img_path).split('_', 1)[0]
+
+    def find_pairs(self) -> List[Tuple[str, str]]:
+        """The image/mask pairs, only those of ``sequences`` if it is set.
+
+        Raises :class:`~segkit.utils.ConfigValueError` naming a sequence
+        that has no frame in the image folder, and the sequences it has.
+        """
+        pairs = super().find_pairs()
+        if self.sequences is None:
+            return pairs
+        present = sorted({self.sequence_of(img) for img, _ in pairs})
+        absent = [name for name in self.sequences if name not in present]
+        if absent:
+            raise ConfigValueError(
+                f'sequences {absent} have no frames in '
+                f"{self.data_prefix['img_path']!r}: expected some of "
+                f'{present}')
+        return [(img, seg) for img, seg in pairs
+                if self.sequence_of(img) in self.sequences]
 
     def loader_info(self) -> dict:
         """Adds the RGB ``palette`` that ``LoadSegMap`` maps to classes."""

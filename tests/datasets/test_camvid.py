@@ -13,6 +13,7 @@ import torch
 from segkit.datasets import CamVidDataset
 from segkit.datasets.transforms import LoadSegMap
 from segkit.registry import DATASETS
+from segkit.utils import ConfigValueError
 
 CLASSES = ('Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree',
            'SignSymbol', 'Fence', 'Car', 'Pedestrian', 'Bicyclist')
@@ -119,6 +120,59 @@ def test_build_from_registry(camvid_sample_root):
                              data_prefix=dict(img_path='val',
                                               seg_map_path='val_labels')))
     assert isinstance(ds, CamVidDataset) and len(ds) == 4
+
+
+def sample_sequences(ds: CamVidDataset):
+    return [Path(ds.get_data_info(i)['img_path']).name.split('_')[0]
+            for i in range(len(ds))]
+
+
+@pytest.mark.parametrize('sequences, kept', [
+    (['0006R0', '0016E5'], {'0006R0', '0016E5'}),
+    ('0001TP', {'0001TP'}),  # one name may be given bare
+    (('0016E5', ), {'0016E5'}),
+])
+def test_sequences_keep_only_their_frames(camvid_sample_root, sequences,
+                                          kept):
+    every = sample_sequences(CamVidDataset(camvid_sample_root))
+    ds = CamVidDataset(camvid_sample_root, sequences=sequences)
+    assert set(sample_sequences(ds)) == kept
+    assert len(ds) == sum(name in kept for name in every) < len(every)
+    stems = [Path(ds.get_data_info(i)['img_path']).stem
+             for i in range(len(ds))]
+    assert stems == sorted(stems)
+
+
+def test_sequences_and_indices_compose(camvid_sample_root):
+    ds = CamVidDataset(camvid_sample_root, sequences=['0016E5'], indices=2)
+    assert sample_sequences(ds) == ['0016E5'] * 2
+
+
+def test_sequence_without_frames_names_the_folder_and_what_is_there(
+        camvid_sample_root):
+    with pytest.raises(ConfigValueError) as error:
+        CamVidDataset(camvid_sample_root, sequences=['0001TP', 'Seq05VD'])
+    message = str(error.value)
+    assert "['Seq05VD'] have no frames in" in message
+    assert str(camvid_sample_root / 'train') in message
+    assert "['0001TP', '0006R0', '0016E5']" in message
+
+
+@pytest.mark.parametrize('sequences', [[], ['0016E5', 1600000.0], 7])
+def test_sequences_must_be_names(camvid_sample_root, sequences):
+    with pytest.raises(ConfigValueError,
+                       match=r'expected one or more sequence names'):
+        CamVidDataset(camvid_sample_root, sequences=sequences)
+
+
+def test_held_out_sequence_of_the_real_train_split(camvid_root):
+    train = CamVidDataset(camvid_root, sequences=['0006R0', '0016E5'])
+    held_out = CamVidDataset(camvid_root, sequences='0001TP')
+    everything = CamVidDataset(camvid_root)
+    assert len(train) + len(held_out) == len(everything)
+    assert not ({train.get_data_info(i)['img_path'] for i in range(len(train))}
+                & {held_out.get_data_info(i)['img_path']
+                   for i in range(len(held_out))})
 
 
 # --- class_dict.csv errors: each names the file and, for a row, its line.

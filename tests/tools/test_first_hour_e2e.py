@@ -106,6 +106,28 @@ def test_readme_sliding_window_override_runs_inference(
     assert (tmp_path / '0016E5_07959.png').is_file()
 
 
+def test_readme_held_out_sequence_command_scores_only_that_sequence(
+        clone, tmp_path):
+    # The names are quoted, as the README writes them: MMEngine alone would
+    # read 0016E5 as 1600000.0.
+    ok(run(
+        clone, 'tools/train.py', 'configs/unet_camvid_quick.py', '--work-dir',
+        str(tmp_path), '--cfg-options',
+        "train_dataloader.dataset.sequences=['0006R0','0016E5']",
+        "val_dataloader.dataset.sequences=['0001TP']",
+        'val_dataloader.dataset.data_prefix.img_path=train',
+        'val_dataloader.dataset.data_prefix.seg_map_path=train_labels',
+        'train_cfg.max_iters=1', 'train_cfg.val_interval=1', *TINY))
+    held_out = sorted(
+        (clone / 'data/camvid_sample/train').glob('0001TP_*.png'))
+    [log] = tmp_path.glob('2*/2*.log')
+    assert held_out and (f'Iter(val) [{len(held_out)}/{len(held_out)}]'
+                         in log.read_text())
+    [config] = tmp_path.glob('2*/vis_data/config.py')
+    ran = Config.fromfile(config)
+    assert ran.train_dataloader.dataset.sequences == ['0006R0', '0016E5']
+
+
 def test_user_errors_are_one_line(clone, tmp_path):
     bad_root = run(clone, 'tools/train.py', 'configs/unet_carvana.py',
                    CARVANA_ROOT='/nope')
