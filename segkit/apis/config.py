@@ -4,7 +4,8 @@ import difflib
 import logging
 import os
 import os.path as osp
-from typing import Any, Dict, Optional
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional
 
 import torch
 from mmengine.config import Config
@@ -18,7 +19,8 @@ from .data_roots import DATALOADERS, move_data_root, settle_data_root
 from .run_length import describe_scaling, scale_run_length
 
 __all__ = ['ConfigKeyError', 'add_runner_args', 'apply_overrides',
-           'load_config', 'parse_runner_args', 'read_config']
+           'info_silenced', 'load_config', 'parse_runner_args',
+           'read_config']
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
@@ -145,14 +147,23 @@ def read_config(path: str) -> Config:
         raise MissingPathError(f'config file not found: {path}; {hint}')
     # MMEngine logs each environment variable it substitutes at INFO, on
     # the console before the run has a log file: the summary names the data.
+    with info_silenced():
+        try:
+            return Config.fromfile(path)
+        except Exception as error:  # evaluating the user's own Python file
+            raise ConfigValueError(
+                f'cannot read config {path}: {type(error).__name__}: '
+                f'{error}') from error
+
+
+@contextmanager
+def info_silenced() -> Iterator[None]:
+    """Hold the current MMEngine logger at WARNING or above inside the
+    block, and restore its level after."""
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(max(level, logging.WARNING))
     try:
-        return Config.fromfile(path)
-    except Exception as error:  # evaluating the user's own Python file
-        raise ConfigValueError(
-            f'cannot read config {path}: {type(error).__name__}: '
-            f'{error}') from error
+        yield
     finally:
         logger.setLevel(level)
