@@ -309,12 +309,12 @@ def _write_twice(target: str, first: bytes, second: bytes) -> None:
     fileio.atomic_write(target, second)
 
 
-def _temporary_file_sizes(folder: Path) -> List[int]:
-    """Sizes of the atomic writes' temporary files in ``folder`` now; one
+def _temporary_file_sizes(target: Path) -> List[int]:
+    """Sizes of the atomic writes' temporary files of ``target`` now; one
     renamed away between the listing and its stat (the first, complete
     write's) is not there any more and is left out."""
     sizes = []
-    for path in folder.glob('.iter_8.pth.*.tmp'):
+    for path in target.parent.glob(f'.{target.name}.*.tmp'):
         try:
             sizes.append(path.stat().st_size)
         except FileNotFoundError:
@@ -330,7 +330,7 @@ def test_sigkill_mid_write_leaves_the_previous_checkpoint(tmp_path):
         target=_write_twice, args=(str(target), first, second))
     child.start()
     deadline = time.monotonic() + TIMEOUT_S
-    while len(second) // 2 not in _temporary_file_sizes(tmp_path):
+    while len(second) // 2 not in _temporary_file_sizes(target):
         assert child.is_alive() and time.monotonic() < deadline
         time.sleep(0.01)
     os.kill(child.pid, signal.SIGKILL)
@@ -338,6 +338,6 @@ def test_sigkill_mid_write_leaves_the_previous_checkpoint(tmp_path):
 
     assert child.exitcode == -signal.SIGKILL
     assert target.read_bytes() == first
-    torn, = tmp_path.glob('.iter_8.pth.*.tmp')  # left behind, never renamed
+    torn, = tmp_path.glob(f'.{target.name}.*.tmp')  # left, never renamed
     assert checkpoint_damage(str(torn)) is not None
     assert find_resume_checkpoint(str(tmp_path)) == str(target)
