@@ -145,6 +145,24 @@ def _check_variant(path: str, name: str, body: Any, default_config: Any,
     return Variant(name, config, options)
 
 
+@dataclass
+class _Running:
+    """A started run: its process, when it started, when it was stopped."""
+    process: subprocess.Popen
+    started: float
+    stopped: Optional[float] = None
+
+
+def _start(command: List[str], folder: Path, env: Dict[str, str]
+           ) -> _Running:
+    """Start ``command`` with its console in ``folder/console.log``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / 'console.log', 'w') as console:
+        process = subprocess.Popen(command, stdout=console,
+                                   stderr=subprocess.STDOUT, env=env)
+    return _Running(process, time.monotonic())
+
+
 def run_sweep(variants: Sequence[Variant], work_dir: str, parallel: int = 1,
               minutes: Optional[float] = None) -> List[Outcome]:
     """Run the variants, ``parallel`` at a time, each with a 1/``parallel``
@@ -196,24 +214,6 @@ def run_sweep(variants: Sequence[Variant], work_dir: str, parallel: int = 1,
         if running:
             time.sleep(POLL_SECONDS)
     return outcomes
-
-
-@dataclass
-class _Running:
-    """A started run: its process, when it started, when it was stopped."""
-    process: subprocess.Popen
-    started: float
-    stopped: Optional[float] = None
-
-
-def _start(command: List[str], folder: Path, env: Dict[str, str]
-           ) -> _Running:
-    """Start ``command`` with its console in ``folder/console.log``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / 'console.log', 'w') as console:
-        process = subprocess.Popen(command, stdout=console,
-                                   stderr=subprocess.STDOUT, env=env)
-    return _Running(process, time.monotonic())
 
 
 def summarise(outcomes: Sequence[Outcome], work_dir: str) -> str:
