@@ -119,6 +119,13 @@ def test_only_names_a_missing_variant(tmp_path):
         read_sweep(path, only=['a', 'c'])
 
 
+@pytest.mark.parametrize('path', sorted(
+    str(p.relative_to(REPO)) for p in (REPO / 'configs/sweeps').glob('*.py')))
+def test_shipped_sweep_files_pass_their_checks(path):
+    variants = read_sweep(path)
+    assert variants and all(Path(v.config).is_file() for v in variants)
+
+
 def sweep_tool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, 'tools/sweep.py', *args],
                           cwd=REPO, capture_output=True, text=True,
