@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from segkit.utils import ConfigValueError, SegkitUserError, dump_json_atomic
 from segkit.visualization.compare import compare_runs
+from segkit.visualization.curves import SCALARS_FILE
 from .cli import parse_override_value
 from .config import apply_overrides, info_silenced, read_config
 
@@ -224,7 +225,7 @@ def summarise(outcomes: Sequence[Outcome], work_dir: str) -> str:
                      Path(work_dir, 'sweep.json'))
     scored = [osp.join(work_dir, o.name) for o in outcomes
               if o.status != 'not started' and
-              list(Path(work_dir, o.name).glob('*/vis_data/scalars.json'))]
+              any(Path(work_dir, o.name).glob(f'*/{SCALARS_FILE}'))]
     if not scored:
         return 'no run validated'
     try:
