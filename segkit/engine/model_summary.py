@@ -7,7 +7,7 @@ arithmetic, so a summary costs milliseconds even for a large network.
 """
 import copy
 from dataclasses import dataclass
-from typing import List, Mapping, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModel, is_model_wrapper
@@ -154,3 +154,16 @@ def summary_facts(summary: ModelSummary) -> Mapping[str, object]:
     return dict(model=summary.model, params=summary.params,
                 trainable=summary.trainable, flops=summary.flops,
                 input_shape=list(summary.input_shape))
+
+
+def weights_line(model: nn.Module) -> Optional[str]:
+    """Where a model's backbone weights came from, once its
+    ``init_weights`` ran: each pretrained source and how many tensors it
+    gave (``BaseBackbone.weights_source``), else from scratch; ``None``
+    for a model without a segkit backbone."""
+    backbones = [module for module in model.modules()
+                 if hasattr(module, 'weights_source')]
+    if not backbones:
+        return None
+    sources = [b.weights_source for b in backbones if b.weights_source]
+    return '; '.join(sources) or 'none: initialised from scratch'

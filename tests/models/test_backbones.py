@@ -248,7 +248,8 @@ def test_missing_weight_file_says_nothing_downloads(tmp_path):
                                    checkpoint=str(tmp_path / 'r18.pth')))
     with pytest.raises(FileNotFoundError,
                        match=r'r18.pth not found: expected a local .pth or '
-                       r'.safetensors file \(segkit never downloads'):
+                       r'.safetensors file, or the name of installed weights '
+                       r'\(.*\); segkit never downloads'):
         backbone.init_weights()
 
 

@@ -26,9 +26,10 @@ def test_tool_counts_at_the_given_size_and_refuses_a_bad_one():
         r'configs/unet_camvid_quick\.py: EncoderDecoder: [\d.]+ k parameters'
         r', [\d.]+ MFLOPs per 3x64x96 input \(a 64x96 image; FLOPs count a '
         r'multiply and an add apart\)', first), first
-    modules = [line.split()[0] for line in done.stdout.splitlines()[3:]
-               if not line.startswith('-')]
+    *table, weights = done.stdout.splitlines()[3:]
+    modules = [line.split()[0] for line in table if not line.startswith('-')]
     assert modules == ['backbone', 'decode_head', 'total']
+    assert weights == 'backbone weights: none: initialised from scratch'
 
     bad = run('--shape', '0', '96')
     assert bad.returncode == 1

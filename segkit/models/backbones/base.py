@@ -6,6 +6,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from segkit.utils import ConfigValueError
+from .named_weights import named_weights
 from .pretrained import KeyMap, load_pretrained, pretrained_checkpoint
 
 
@@ -25,8 +27,15 @@ class BaseBackbone(BaseModule):
             batches, fine-tuning).
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH, prefix=...)``
             loads a local file strictly (:meth:`load_pretrained`), adapting
-            the first convolution to ``in_channels``; other init configs as
-            MMEngine's.
+            the first convolution to ``in_channels``; ``checkpoint`` may
+            also name installed weights (``'efficientnet-lite0'``,
+            :mod:`~segkit.models.backbones.named_weights`). Other init
+            configs as MMEngine's.
+
+    Attributes:
+        weights_source: Where the weights came from once
+            :meth:`init_weights` ran: the file or name and how many tensors
+            it gave, or ``None`` (initialised from scratch).
     """
 
     out_channels: Tuple[int, ...]
@@ -39,6 +48,7 @@ class BaseBackbone(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.weights_source: Optional[str] = None
 
     def stages(self) -> List[nn.Module]:
         """The modules of each stage, input side first."""
@@ -52,18 +62,30 @@ class BaseBackbone(BaseModule):
         if pretrained is None:
             super().init_weights()
         elif not self._is_init:
-            self.load_pretrained(pretrained['checkpoint'],
-                                 pretrained.get('prefix'))
+            self.weights_source = self.load_pretrained(
+                pretrained['checkpoint'], pretrained.get('prefix'))
             self._is_init = True
         self._freeze_stages()
 
     def load_pretrained(self, checkpoint: str,
-                        prefix: Optional[str] = None) -> None:
+                        prefix: Optional[str] = None) -> str:
         """Load a local weight file strictly (see
         :func:`~segkit.models.backbones.pretrained.load_pretrained`) with
-        this backbone's :meth:`pretrained_key_map`."""
+        this backbone's :meth:`pretrained_key_map`.
+
+        Returns:
+            Where the weights came from and how many tensors they gave.
+        """
+        weights = named_weights(checkpoint)
+        if weights is not None:
+            raise ConfigValueError(
+                f"{type(self).__name__} init_cfg checkpoint='{checkpoint}': "
+                f'those weights are for '
+                f"TimmBackbone(model_name='{weights.architecture}')")
         key_map, unused, first_conv = self.pretrained_key_map()
-        load_pretrained(self, checkpoint, prefix, key_map, unused, first_conv)
+        loaded = load_pretrained(self, checkpoint, prefix, key_map, unused,
+                                 first_conv)
+        return f'{checkpoint}, {loaded} tensors loaded'
 
     def pretrained_key_map(self) -> Tuple[KeyMap, Sequence[str], str]:
         """``(key_map, unused prefixes, first conv key)`` from a weight

@@ -2,15 +2,14 @@
 import logging
 import os.path as osp
 import re
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence
 
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from segkit.engine.model_loading import read_checkpoint
-from segkit.utils import compare_state_dicts, enforce_fit
-
-KeyMap = Sequence[Tuple[str, str]]
+from segkit.utils import MissingPathError, compare_state_dicts, enforce_fit
+from .named_weights import NAMED_WEIGHTS, KeyMap
 
 
 def read_weights(path: str) -> Dict[str, Tensor]:
@@ -25,10 +24,11 @@ def read_weights(path: str) -> Dict[str, Tensor]:
         Key to tensor.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(
+        raise MissingPathError(
             f'pretrained weights {path} not found: expected a local '
-            '.pth or .safetensors file (segkit never downloads weights; '
-            'see README, "Pretrained weights")')
+            '.pth or .safetensors file, or the name of installed weights ('
+            f'{", ".join(NAMED_WEIGHTS)}); segkit never downloads weights '
+            '(README, "Pretrained weights")')
     if path.endswith('.safetensors'):
         try:
             from safetensors.torch import load_file
@@ -84,7 +84,8 @@ def load_pretrained(module: nn.Module,
                     prefix: Optional[str] = None,
                     key_map: KeyMap = (),
                     unused: Sequence[str] = (),
-                    first_conv: Optional[str] = None) -> None:
+                    first_conv: Optional[str] = None,
+                    source: Optional[str] = None) -> int:
     """Load a local weight file into ``module``, strictly.
 
     Args:
@@ -100,11 +101,16 @@ def load_pretrained(module: nn.Module,
         first_conv: Key of the first convolution's weight; adapted with
             :func:`adapt_input_conv` when the module has other than 3 input
             channels.
+        source: What to call the weights in messages (default: the file).
+
+    Returns:
+        How many tensors were loaded.
 
     Raises:
         CheckpointMismatchError: Any other missing, unexpected or
             mismatched key; nothing is loaded then.
     """
+    source = source or checkpoint
     state = read_weights(checkpoint)
     if prefix:
         state = {key[len(prefix):]: value for key, value in state.items()
@@ -119,12 +125,13 @@ def load_pretrained(module: nn.Module,
     if first_conv in state and first_conv in own:
         state[first_conv] = adapt_input_conv(state[first_conv],
                                              own[first_conv].shape[1])
-    report = compare_state_dicts(module, state, checkpoint)
+    report = compare_state_dicts(module, state, source)
     enforce_fit(report, strict=True)
     module.load_state_dict(state, strict=True)
     print_log(f'{type(module).__name__}: loaded all {len(report.loaded)} '
-              f'tensors from {checkpoint}', logger='current',
+              f'tensors from {source}', logger='current',
               level=logging.INFO)
+    return len(report.loaded)
 
 
 def pretrained_checkpoint(init_cfg) -> Optional[dict]:

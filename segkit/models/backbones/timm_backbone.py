@@ -5,7 +5,9 @@ from torch import Tensor, nn
 
 from segkit.registry import MODELS
 from .base import BaseBackbone
-from .pretrained import read_weights
+from segkit.utils import ConfigValueError
+from .named_weights import named_weights
+from .pretrained import load_pretrained, read_weights
 
 
 def _timm():
@@ -35,6 +37,9 @@ class TimmBackbone(BaseBackbone):
             ``.safetensors`` or ``.pth`` file of the timm model: loaded
             through timm's own strict pretrained loader, which drops the
             classifier and adapts the first convolution to ``in_channels``.
+            ``checkpoint`` may name installed weights instead
+            (``'efficientnet-lite0'`` for ``tf_efficientnet_lite0``): their
+            keys are renamed to timm's and loaded as strictly.
         **model_kwargs: More ``timm.create_model`` arguments.
     """
 
@@ -97,8 +102,26 @@ class TimmBackbone(BaseBackbone):
         return list(self.model(inputs))
 
     def load_pretrained(self, checkpoint: str,
-                        prefix: Optional[str] = None) -> None:
-        """Load a local timm weight file with timm's strict loader."""
+                        prefix: Optional[str] = None) -> str:
+        """Load installed weights by name (renamed to timm's keys), or a
+        local timm weight file with timm's strict loader.
+
+        Returns:
+            Where the weights came from and how many tensors they gave.
+        """
+        weights = named_weights(checkpoint)
+        if weights is not None:
+            if weights.architecture != self.model_name:
+                raise ConfigValueError(
+                    f"TimmBackbone model_name='{self.model_name}' with "
+                    f"init_cfg checkpoint='{checkpoint}': those weights are "
+                    f"for model_name='{weights.architecture}'")
+            source = weights.describe()
+            loaded = load_pretrained(self.model, weights.path(), prefix,
+                                     weights.key_map(self.model),
+                                     weights.classifier, weights.first_conv,
+                                     source)
+            return f'{source}, {loaded} tensors loaded'
         state = read_weights(checkpoint)
         if prefix:
             state = {k[len(prefix):]: v for k, v in state.items()
@@ -106,3 +129,4 @@ class TimmBackbone(BaseBackbone):
         loaded = self._create(pretrained=True,
                               pretrained_cfg_overlay=dict(state_dict=state))
         self.model.load_state_dict(loaded.state_dict(), strict=True)
+        return f'{checkpoint}, {len(self.model.state_dict())} tensors loaded'

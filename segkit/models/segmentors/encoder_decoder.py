@@ -5,6 +5,7 @@ from torch import Tensor, nn
 
 from segkit.registry import MODELS
 from segkit.structures import SegDataSample
+from ..backbones.named_weights import normalization_for_weights
 from .base import BaseSegmentor
 from .state_dict_maps import adapt_legacy_keys
 
@@ -31,7 +32,10 @@ class EncoderDecoder(BaseSegmentor):
     ``decode.<loss_name>`` and ``aux<i>.<loss_name>``. The data
     preprocessor's ``size_divisor`` must be a multiple of the backbone's
     largest stride, checked here at build time; without a data
-    preprocessor config, ``SegDataPreProcessor`` pads to that stride.
+    preprocessor config, ``SegDataPreProcessor`` pads to that stride. A
+    backbone that loads weights by name (``'efficientnet-lite0'``) gives
+    the preprocessor their normalisation unless the config sets its own
+    (:func:`~segkit.models.backbones.named_weights.normalization_for_weights`).
 
     Args:
         backbone: A backbone config (see ``segkit.models.backbones``).
@@ -56,6 +60,8 @@ class EncoderDecoder(BaseSegmentor):
         if 'num_classes' not in decode_head:
             raise ValueError('EncoderDecoder decode_head has no num_classes: '
                              'set model.decode_head.num_classes')
+        data_preprocessor = normalization_for_weights(data_preprocessor,
+                                                      backbone)
         super().__init__(num_classes=decode_head['num_classes'],
                          threshold=threshold, align_corners=align_corners,
                          data_preprocessor=data_preprocessor,
@@ -75,8 +81,9 @@ class EncoderDecoder(BaseSegmentor):
             for cfg in auxiliary_head or ())
         self.size_divisor = max(self.backbone.strides)
         if data_preprocessor is None:
-            self.data_preprocessor = MODELS.build(dict(
-                type='SegDataPreProcessor', size_divisor=self.size_divisor))
+            self.data_preprocessor = MODELS.build(normalization_for_weights(
+                dict(type='SegDataPreProcessor',
+                     size_divisor=self.size_divisor), backbone))
         divisor = getattr(self.data_preprocessor, 'pad_size_divisor', 1)
         if divisor % self.size_divisor:
             raise ValueError(
