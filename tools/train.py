@@ -6,6 +6,7 @@ from segkit.apis import (add_runner_args, add_strict_arg,
                          configure_checkpoint_fit, load_config,
                          parse_runner_args, require_file, run_tool)
 from segkit.apis.cli import TRAINING_CHECKPOINT_FILES
+from segkit.apis.run_length import set_time_budget
 from segkit.engine import install_checkpoint_safety, prepare_distributed
 from segkit.engine.hooks import EXIT_PREEMPTED, TrainingPreempted
 from segkit.engine.resume import find_resume_checkpoint
@@ -25,6 +26,11 @@ def parse_args() -> argparse.Namespace:
         'unlike --resume; see --no-strict for another head')
     add_strict_arg(parser)
     parser.add_argument(
+        '--minutes', type=float, metavar='M',
+        help='train for M minutes: the schedule is fitted to what this '
+        'machine does in them (TimeBudgetTrainLoop), validations and '
+        'checkpoints included')
+    parser.add_argument(
         '--amp', action='store_true',
         help='mixed precision: AMP on CUDA (bf16 where the GPU has it, else '
         'fp16), bf16 autocast on a CPU with native bf16, fp32 elsewhere')
@@ -41,6 +47,8 @@ def main() -> None:
     install_checkpoint_safety()
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
+    if args.minutes is not None:
+        set_time_budget(cfg, args.minutes)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
     if args.load_from is not None:

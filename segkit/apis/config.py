@@ -16,7 +16,8 @@ from .cli import add_debug_arg, add_override_arg
 from .config_keys import (ConfigKeyError, check_override_key,
                           check_override_values)
 from .data_roots import DATALOADERS, move_data_root, settle_data_root
-from .run_length import describe_scaling, scale_run_length
+from .run_length import (describe_scaling, drop_time_budget,
+                         scale_run_length)
 
 __all__ = ['ConfigKeyError', 'add_runner_args', 'apply_overrides',
            'info_silenced', 'load_config', 'parse_runner_args',
@@ -58,8 +59,9 @@ def load_config(path: str,
     substituted when the file was read); with ``check_data`` a missing root
     is an error, or, for the config's default, the bundled sample
     (:mod:`segkit.apis.data_roots`). ``train_cfg.max_iters=N`` scales the
-    schedule with it (:mod:`segkit.apis.run_length`); the other overrides
-    are merged after, so theirs are the final values.
+    schedule with it, and fixes the length of a time-budgeted config
+    (:mod:`segkit.apis.run_length`); the other overrides are merged after,
+    so theirs are the final values.
     The work dir defaults to ``work_dirs/<config name>``. Where CUDA is
     available, dataloaders pin memory and the model's data preprocessor
     copies batches to the GPU without blocking, unless the config says
@@ -107,7 +109,7 @@ def apply_overrides(cfg: Config, cfg_options: Optional[Dict[str, Any]],
     dataclass_keys = [
         schema for key, value in cfg_options.items()
         for schema in check_override_key(cfg, key, path, value)]
-    scaling = ''
+    notes = []
     max_iters = cfg_options.pop('train_cfg.max_iters', None)
     if max_iters is not None:
         if (not isinstance(max_iters, int) or isinstance(max_iters, bool)
@@ -117,15 +119,17 @@ def apply_overrides(cfg: Config, cfg_options: Optional[Dict[str, Any]],
         old = cfg.train_cfg.get('max_iters')
         changes = scale_run_length(cfg, max_iters, cfg_options)
         if changes:
-            scaling = describe_scaling(old, max_iters, changes)
+            notes.append(describe_scaling(old, max_iters, changes))
+        if 'train_cfg.minutes' not in cfg_options:
+            notes.append(drop_time_budget(cfg))
     if new_root is not None:
         move_data_root(cfg, new_root)
     cfg.merge_from_dict(cfg_options)
     check_override_values(cfg, dataclass_keys, path)
     if check_data:
         settle_data_root(cfg, path, new_root)
-    if scaling:
-        print_log(scaling, logger='current')
+    for note in filter(None, notes):
+        print_log(note, logger='current')
 
 
 def read_config(path: str) -> Config:

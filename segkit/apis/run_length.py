@@ -6,10 +6,21 @@ finishes decaying), the warm-up, validation, checkpoint and log intervals
 sized for the long run. :func:`scale_run_length` scales every iteration count
 of the schedule by the same factor, before the other overrides are merged,
 so a value the user sets in the same command wins.
+
+A config whose ``train_cfg`` is a ``TimeBudgetTrainLoop`` fits its schedule
+to minutes instead; a ``max_iters`` set on the command line fixes the length
+and turns the budget off (:func:`drop_time_budget`), and ``tools/train.py
+--minutes M`` turns one on (:func:`set_time_budget`).
 """
-from typing import Any, Collection, List, Optional, Tuple
+import inspect
+from typing import Any, Collection, List, Optional
 
 from mmengine.config import Config
+from mmengine.runner import IterBasedTrainLoop
+
+from segkit.engine import TimeBudgetTrainLoop
+from segkit.engine.schedule_scaling import scale_interval, scale_span
+from segkit.utils import ConfigValueError
 
 #: Iteration counts that scale with ``train_cfg.max_iters`` where present:
 #: dotted config key -> name in the log line.
@@ -31,10 +42,6 @@ def _get(cfg: Config, dotted_key: str) -> Any:
 def _set(cfg: Config, dotted_key: str, value: Any) -> None:
     parent, _, leaf = dotted_key.rpartition('.')
     _get(cfg, parent)[leaf] = value
-
-
-def _scaled(value: int, ratio: float, minimum: int) -> int:
-    return max(minimum, round(value * ratio))
 
 
 def _is_iteration_based(cfg: Config, hook: str) -> bool:
@@ -70,7 +77,6 @@ def scale_run_length(cfg: Config, max_iters: int,
     cfg.train_cfg.max_iters = max_iters
     if not isinstance(old, int) or old == max_iters or old < 1:
         return []
-    ratio = max_iters / old
     changes: List[str] = []
     schedulers = [] if 'param_scheduler' in explicit else enumerate(
         cfg.get('param_scheduler') or [])
@@ -80,7 +86,7 @@ def scale_run_length(cfg: Config, max_iters: int,
             continue
         before = (scheduler.get('begin', 0), scheduler.get('end'))
         for key, new in zip(('begin', 'end'),
-                            _scheduler_span(scheduler, old, ratio, max_iters)):
+                            scale_span(*before, old, max_iters)):
             if (f'param_scheduler.{index}.{key}' not in explicit
                     and (key in scheduler or key == 'begin')):
                 scheduler[key] = new
@@ -93,37 +99,63 @@ def scale_run_length(cfg: Config, max_iters: int,
             continue
         value = _get(cfg, key)
         if isinstance(value, int) and _is_iteration_based(cfg, key):
-            new = min(_scaled(value, ratio, 1), max_iters)
+            new = scale_interval(value, old, max_iters)
             if new != value:
                 _set(cfg, key, new)
                 changes.append(f'{INTERVALS[key]} {value} -> {new}')
     return changes
 
 
-def _scheduler_span(scheduler: dict, old: int, ratio: float,
-                    max_iters: int) -> Tuple[int, Optional[int]]:
-    """``(begin, end)`` of one iteration-based scheduler, scaled.
-
-    Each boundary maps alike, so one scheduler still starts where the one
-    before it ends: 0 stays 0, the old length (or beyond) becomes the new
-    one, and any other iteration a scaled one inside the run.
-    """
-
-    def boundary(step: int) -> int:
-        if step <= 0:
-            return 0
-        if step >= old:
-            return max_iters
-        return min(max_iters - 1, _scaled(step, ratio, 1))
-
-    begin = boundary(scheduler.get('begin', 0))
-    end = scheduler.get('end')
-    if isinstance(end, int):
-        end = max(boundary(end), begin + 1)
-    return begin, end
-
-
 def describe_scaling(old: int, max_iters: int, changes: List[str]) -> str:
     """The one log line that states a scaled schedule."""
     return (f'train_cfg.max_iters {old} -> {max_iters} scales the schedule: '
             f'{", ".join(changes)}')
+
+
+#: The ``train_cfg`` type whose length a time budget sets.
+BUDGET_LOOP = TimeBudgetTrainLoop.__name__
+
+
+def _budget_only_keys() -> List[str]:
+    """``TimeBudgetTrainLoop`` arguments an ``IterBasedTrainLoop`` lacks."""
+    fixed = inspect.signature(IterBasedTrainLoop).parameters
+    return [name for name in inspect.signature(TimeBudgetTrainLoop).parameters
+            if name not in fixed]
+
+
+def set_time_budget(cfg: Config, minutes: float) -> None:
+    """``tools/train.py --minutes M``: train for ``minutes`` with the
+    config's schedule fitted to them (``TimeBudgetTrainLoop``), in place.
+
+    Raises:
+        ConfigValueError: ``minutes`` is not > 0, or the config's training
+            is not iteration-based.
+    """
+    if minutes <= 0:
+        raise ConfigValueError(f'--minutes {minutes:g}: expected minutes > 0')
+    if not isinstance(cfg.get('train_cfg', {}).get('max_iters'), int):
+        raise ConfigValueError(
+            f'--minutes {minutes:g}: {cfg.filename} trains by epochs; a time '
+            'budget fits an iteration-based schedule (train_cfg.max_iters)')
+    cfg.train_cfg.type = BUDGET_LOOP
+    cfg.train_cfg.minutes = minutes
+
+
+def drop_time_budget(cfg: Config) -> Optional[str]:
+    """A set ``train_cfg.max_iters`` fixes the run's length: a budgeted
+    config becomes an ``IterBasedTrainLoop`` of that many iterations, in
+    place.
+
+    Returns:
+        The log line that says so, or ``None`` for a config without a
+        budget.
+    """
+    if cfg.get('train_cfg', {}).get('type') != BUDGET_LOOP:
+        return None
+    minutes = cfg.train_cfg.get('minutes')
+    for key in _budget_only_keys():
+        cfg.train_cfg.pop(key, None)
+    cfg.train_cfg.type = 'IterBasedTrainLoop'
+    return (f'train_cfg.max_iters={cfg.train_cfg.max_iters} sets the run\'s '
+            f'length: the config\'s {minutes:g}-minute time budget is off '
+            '(tools/train.py --minutes M sets one)')

@@ -19,7 +19,7 @@ from torch import nn
 
 import segkit
 from .model_summary import (network_input, summarize_model, summary_facts,
-                            summary_line)
+                            summary_line, weights_line)
 from .optim import CPUAutocastOptimWrapper, cpu_supports_bf16
 from .optim.precision import autocast_dtype
 
@@ -199,13 +199,15 @@ def run_facts(runner, mode: str) -> Dict[str, Any]:
                  versions=versions(), git=git_commit())
     if mode == 'train':
         loop = runner.train_loop
+        facts['weights'] = weights_line(model)
         facts['precision'] = training_precision(runner.optim_wrapper)
         facts['data'] = {'train': _dataset_facts(runner.train_dataloader)}
         facts['padding'] = padding_facts(runner.cfg, model)
         evaluated = runner.val_loop
         facts['schedule'] = dict(
             max_iters=loop.max_iters, start_iter=runner.iter,
-            val_interval=getattr(loop, 'val_interval', None))
+            val_interval=getattr(loop, 'val_interval', None),
+            minutes=getattr(loop, 'minutes', None))
     else:
         evaluated = runner.test_loop
         facts['precision'] = inference_precision(model, device.type)

@@ -70,12 +70,16 @@ def facts_rows(facts: Mapping[str, Any]) -> List[Row]:
             f'{schedule["max_iters"]}'
         if schedule.get('start_iter'):
             text += ' (resumed)'
+        if schedule.get('minutes'):
+            text += f' (fitted to {schedule["minutes"]:g} minutes)'
         rows.append(('iterations', text))
     if facts.get('checkpoint'):
         rows += _checkpoint(facts['checkpoint'])
     model = facts.get('model') or {}
     if model.get('line'):
         rows.append(('model', model['line']))
+    if facts.get('weights'):
+        rows.append(('weights', str(facts['weights'])))
     rows += _data(facts.get('data') or {})
     if facts.get('precision'):
         rows.append(('precision', str(facts['precision'])))

@@ -36,12 +36,22 @@ def test_schedule_scales_with_the_run_length():
     # the run; an epoch-based scheduler is left alone
     assert spans(cfg) == [(0, 83), (83, 2000), (0, 12)]
     assert cfg.train_cfg.val_interval == 667
-    assert cfg.default_hooks.checkpoint.interval == 833
+    assert cfg.default_hooks.checkpoint.interval == 834
     assert cfg.default_hooks.logger.interval == 42
     assert describe_scaling(2400, 2000, changes) == (
         'train_cfg.max_iters 2400 -> 2000 scales the schedule: LinearLR '
         '0-100 -> 0-83, PolyLR 100-2400 -> 83-2000, val_interval 800 -> 667, '
-        'checkpoint interval 1000 -> 833, log interval 50 -> 42')
+        'checkpoint interval 1000 -> 834, log interval 50 -> 42')
+
+
+def test_intervals_round_up_so_the_run_keeps_its_number_of_validations():
+    cfg = schedule()
+    scale_run_length(cfg, 1000)
+    interval = cfg.train_cfg.val_interval
+    # 800 of 2400 is 333.3 of 1000: validating at 333, 666, 999 and at the
+    # end (1000) would add a fourth, one iteration before the last.
+    validations = {i for i in range(1, 1001) if i % interval == 0} | {1000}
+    assert sorted(validations) == [334, 668, 1000]
 
 
 def test_a_very_short_run_keeps_every_count_positive_and_ordered():
@@ -49,7 +59,7 @@ def test_a_very_short_run_keeps_every_count_positive_and_ordered():
     scale_run_length(cfg, 3)
     assert spans(cfg)[:2] == [(0, 1), (1, 3)]
     assert cfg.train_cfg.val_interval == 1
-    assert cfg.default_hooks.checkpoint.interval == 1
+    assert cfg.default_hooks.checkpoint.interval == 2  # 1000 of 2400: 1.25
     assert cfg.default_hooks.logger.interval == 1
 
 

@@ -105,6 +105,11 @@ def tiny_model_cls() -> type:
     return TinySegModel
 
 
+@pytest.fixture
+def tiny_dataset_cls() -> type:
+    return TinySegDataset
+
+
 @pytest.fixture(scope='session')
 def mmengine_run(tmp_path_factory) -> Runner:
     """A finished run whose checkpoints MMEngine's stock CheckpointHook

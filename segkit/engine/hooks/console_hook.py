@@ -51,6 +51,8 @@ def summary_lines(facts: Mapping[str, Any],
     rows = _data_rows(facts)
     if facts.get('model'):
         rows.append(('model', facts['model']['line']))
+    if facts.get('weights'):
+        rows.append(('weights', facts['weights']))
     rows += [('precision', facts['precision']),
              ('device', _device_line(facts['machine'])),
              ('work dir', f'{facts["work_dir"]} (this run: '
@@ -58,7 +60,10 @@ def summary_lines(facts: Mapping[str, Any],
     schedule = facts.get('schedule')
     if schedule:
         text = f'{schedule["max_iters"]} iterations'
-        if schedule.get('val_interval'):
+        if schedule.get('minutes'):
+            text = (f'{schedule["minutes"]:g} minutes: the schedule written '
+                    f'for {text} is fitted to them once the first are timed')
+        elif schedule.get('val_interval'):
             text += f', validation every {schedule["val_interval"]}'
         if schedule.get('start_iter'):
             text += f', resumed at iteration {schedule["start_iter"]}'

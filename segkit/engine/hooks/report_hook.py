@@ -138,6 +138,9 @@ class ReportHook(Hook):
                          wall_time=time.time() - self._started)
             if isinstance(runner._train_loop, BaseLoop):
                 facts['end_iter'] = runner.iter
+                # A time budget sets the length after the run started.
+                facts['schedule'] = dict(facts.get('schedule') or {},
+                                         max_iters=runner.max_iters)
             elif self._checkpoint is not None:
                 facts['checkpoint'] = self._checkpoint
             dump_json_atomic(facts, osp.join(runner.log_dir, RUN_INFO_FILE))

@@ -1,0 +1,356 @@
+"""Training that fills a time budget instead of a fixed iteration count."""
+import copy
+import statistics
+import time
+import warnings
+from collections import deque
+from typing import Any, Callable, Deque, List, Optional, Tuple
+
+from mmengine.dist import broadcast_object_list, is_main_process
+from mmengine.hooks import CheckpointHook, LoggerHook
+from mmengine.runner import IterBasedTrainLoop
+from mmengine.runner.utils import calc_dynamic_intervals
+
+from segkit.registry import LOOPS
+from segkit.utils import ConfigValueError
+from segkit.utils.console import CONSOLE
+from .schedule_scaling import scale_interval, scale_span
+
+#: The message hub's runtime info key of a budgeted run's plan; it is saved
+#: in every checkpoint, so ``--resume`` continues the same plan.
+BUDGET_KEY = 'time_budget'
+
+
+def _minutes(seconds: float) -> str:
+    return f'{seconds / 60:.1f} min'
+
+
+@LOOPS.register_module()
+class TimeBudgetTrainLoop(IterBasedTrainLoop):
+    """An iteration-based loop whose length is set by minutes.
+
+    The config's ``max_iters`` and the schedule written for it (warm-up and
+    decay, validation, checkpoint and log intervals) give the plan its
+    shape. The loop times ``calibration_iters`` iterations after the first
+    ``skip_iters`` (workers starting, first allocations), then sets
+    ``max_iters`` so that the iterations, the validations and the
+    checkpoints end inside ``minutes``, and scales the schedule by the same
+    factor, as ``--cfg-options train_cfg.max_iters=N`` does: the run is the
+    one a config written for that length would train.
+
+    Every ``check_interval`` iterations it compares the projected end with
+    the budget. When it is off by more than ``tolerance`` (the machine
+    slowed down or sped up, or a validation took longer than estimated) it
+    plans again, at most ``replans`` times and not in the last tenth of the
+    run; past that, it only shortens the run, so that the last validation
+    and checkpoint still end inside the budget. A validation is estimated
+    to cost what training costs per image until one has been timed; the
+    first timed one may correct the plan without counting as a re-plan.
+
+    The plan and the minutes used are saved in every checkpoint, so a
+    resumed run continues the same schedule with what is left of the
+    budget (and may plan again once, for the machine it now runs on).
+
+    Args:
+        runner: The runner.
+        dataloader: The training dataloader (or its config).
+        minutes: The budget, from the first iteration to the end of the
+            last validation and checkpoint (start-up before the loop and a
+            later test run are not counted).
+        max_iters: The run length the schedule is written for.
+        val_begin, val_interval: As :class:`IterBasedTrainLoop`'s, for
+            ``max_iters``; the interval scales with the plan.
+        calibration_iters: Iterations timed before the first plan.
+        skip_iters: Iterations not timed at the start.
+        check_interval: Iterations between two checks of the projection
+            (a check is where all ranks agree, by one broadcast).
+        replans: How many times the plan may be made again.
+        tolerance: How far the projected end may drift from the budget, as
+            a share of it, before the loop plans again.
+        margin: Share of the budget a plan leaves unused, for noise.
+        clock: Seconds, monotonic; tests pass a simulated one.
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader,
+                 minutes: float,
+                 max_iters: int,
+                 val_begin: int = 1,
+                 val_interval: int = 1000,
+                 calibration_iters: int = 20,
+                 skip_iters: int = 5,
+                 check_interval: int = 10,
+                 replans: int = 1,
+                 tolerance: float = 0.1,
+                 margin: float = 0.03,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if (not isinstance(minutes, (int, float)) or isinstance(minutes, bool)
+                or minutes <= 0):
+            raise ConfigValueError(f'train_cfg.minutes={minutes!r}: expected '
+                                   'a number of minutes > 0')
+        super().__init__(runner, dataloader, max_iters, val_begin,
+                         val_interval)
+        self.minutes = minutes
+        self.budget = 60.0 * minutes
+        self.calibration_iters = max(1, calibration_iters)
+        self.skip_iters = max(0, skip_iters)
+        self.check_interval = max(1, check_interval)
+        self.replans = replans
+        self.tolerance = tolerance
+        self.margin = margin
+        self.clock = clock
+        self._nominal_iters = self._max_iters
+        self._nominal_val_interval = val_interval
+        # The scheduler configs, before the Runner builds them (the train
+        # loop is built first): a plan rebuilds them at its length.
+        self._scheduler_cfg = copy.deepcopy(runner.param_schedulers)
+        self._hook_intervals: List[Tuple[Any, int]] = []
+        self._start = 0.0
+        self._iter_started: Optional[float] = None
+        self._validation_due = False
+        self._timed = 0  # iteration periods seen, skipped ones included
+        # The latest periods: a slow-down shows within a calibration's
+        # length of iterations.
+        self._periods: Deque[float] = deque(maxlen=self.calibration_iters)
+        self._val_seconds: Optional[float] = None
+        self._planned = False
+        self._validation_timed = False
+        self._replans_left = replans
+
+    # -- the loop ---------------------------------------------------------
+
+    def run(self) -> Any:
+        self._start = self.clock()
+        self._hook_intervals = [
+            (hook, hook.interval) for hook in self.runner.hooks
+            if isinstance(hook, LoggerHook) or (
+                isinstance(hook, CheckpointHook) and not hook.by_epoch)]
+        resumed = self.runner.message_hub.get_info(BUDGET_KEY)
+        if self._iter > 0 and resumed:
+            self._start -= resumed['elapsed']
+            self._val_seconds = resumed['validation_seconds']
+            self._validation_timed = self._val_seconds is not None
+            self._set_length(resumed['max_iters'], schedulers=False)
+            self._planned = True
+            self._say(f'time budget: {_minutes(resumed["elapsed"])} of '
+                      f'{_minutes(self.budget)} used before the resume; '
+                      f'{resumed["max_iters"]} iterations planned')
+        model = super().run()
+        self._say(f'time budget: {self._iter} iterations in '
+                  f'{_minutes(self.clock() - self._start)} of '
+                  f'{_minutes(self.budget)}')
+        return model
+
+    def run_iter(self, data_batch) -> None:
+        now = self.clock()
+        if self._iter_started is not None:
+            self._time_period(now - self._iter_started)
+        self._iter_started = now
+        # What a checkpoint of this iteration records: the time used once
+        # it ends (its checkpoint is saved before any validation after it,
+        # which a resume does not repeat).
+        self.runner.message_hub.update_info(BUDGET_KEY, dict(
+            minutes=self.minutes, max_iters=self._max_iters,
+            elapsed=now - self._start + self._iteration_seconds(),
+            validation_seconds=self._val_seconds))
+        super().run_iter(data_batch)
+        if self._iter < self._max_iters and self._check_due():
+            self._settle(self.clock() - self._start)
+        # IterBasedTrainLoop.run's rule, for the validation that may follow
+        # (after any new plan's interval).
+        self._validation_due = (
+            self.runner.val_loop is not None and self._iter >= self.val_begin
+            and (self._iter % self.val_interval == 0
+                 or self._iter == self._max_iters))
+
+    # -- measuring --------------------------------------------------------
+
+    def _time_period(self, period: float) -> None:
+        """Record the time from one iteration's start to the next one's:
+        data, step, hooks, and a validation if one ran in between."""
+        if self._validation_due:
+            self._val_seconds = max(0.0, period - self._iteration_seconds())
+        elif self._timed >= self.skip_iters:
+            self._periods.append(period)
+        self._timed += 1
+
+    def _iteration_seconds(self, recent: bool = False) -> float:
+        """Mean seconds an iteration, over the last ``calibration_iters``
+        periods, or with ``recent`` the last ``check_interval`` ones."""
+        periods = list(self._periods)[-self.check_interval:] if recent \
+            else self._periods
+        return statistics.fmean(periods) if periods else 0.0
+
+    def _validation_estimate(self) -> float:
+        """A validation's seconds: as timed, else the training cost of as
+        many images."""
+        if self._val_seconds is not None:
+            return self._val_seconds
+        val_loop = self.runner.val_loop
+        if val_loop is None:
+            return 0.0
+        loader = val_loop.dataloader
+        images = len(loader) * (loader.batch_size or 1)
+        return images * self._iteration_seconds() / max(
+            1, self.dataloader.batch_size or 1)
+
+    def _validations_after(self, done: int, max_iters: int,
+                           interval: int) -> int:
+        """Validations after iteration ``done`` in a run of ``max_iters``
+        that validates every ``interval`` and at its end."""
+        if self.runner.val_loop is None:
+            return 0
+        first = max(done + 1, self.val_begin)
+        count = max(0, max_iters // interval - (first - 1) // interval)
+        return count + int(max_iters % interval != 0 and max_iters >= first)
+
+    def _fitting_iters(self, elapsed: float, rate: float, margin: float,
+                       rescaled: bool = True) -> int:
+        """The longest run that ends inside the budget less ``margin`` at
+        ``rate`` seconds an iteration and the validations' cost, its
+        validation interval ``rescaled`` to its length or the current."""
+        done = self._iter
+        validation = self._validation_estimate()
+        available = self.budget * (1 - margin) - elapsed
+
+        def cost(max_iters: int) -> float:
+            interval = scale_interval(
+                self._nominal_val_interval, self._nominal_iters,
+                max_iters) if rescaled else self.val_interval
+            return ((max_iters - done) * rate + validation *
+                    self._validations_after(done, max_iters, interval))
+
+        low = done + 1
+        high = done + 1 + int(max(0.0, available) / max(rate, 1e-9))
+        while low < high:  # the largest length whose cost fits
+            middle = (low + high + 1) // 2
+            if cost(middle) <= available:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    # -- deciding ---------------------------------------------------------
+
+    def _check_due(self) -> bool:
+        """Every rank checks at the same iterations."""
+        if not self._planned and len(self._periods) >= self.calibration_iters:
+            return True
+        return bool(self._periods) and self._iter % self.check_interval == 0
+
+    def _settle(self, elapsed: float) -> None:
+        """Plan, plan again or stop earlier, as rank 0 decides."""
+        decision = [self._decide(elapsed) if is_main_process() else None]
+        broadcast_object_list(decision)
+        if decision[0] is not None:
+            kind, max_iters, reason = decision[0]
+            if kind == 'stop':
+                self._max_iters = max_iters
+            else:
+                self._set_length(max_iters, schedulers=True)
+                self._planned = True
+                self._replans_left -= kind == 'replan'
+            self._say(f'time budget: {reason}')
+        # Whether the plan now stands on a timed validation (every rank
+        # times its validations at the same iterations).
+        self._validation_timed = self._val_seconds is not None
+
+    def _decide(self, elapsed: float) -> Optional[Tuple[str, int, str]]:
+        """``(kind, max_iters, reason)``: ``'plan'`` (the first, or its
+        correction by the first timed validation), ``'replan'``,
+        ``'stop'`` (shorten, schedule unchanged), or ``None``."""
+        window, recent = (self._iteration_seconds(),
+                          self._iteration_seconds(recent=True))
+        validation = self._validation_estimate()
+        timed = 'timed' if self._val_seconds is not None else 'estimated'
+
+        def costs(rate: float) -> str:
+            return (f'{rate:.2f} s an iteration, {validation:.0f} s a '
+                    f'validation ({timed})')
+
+        fitting = self._fitting_iters(elapsed, window, self.margin)
+        if not self._planned:
+            if len(self._periods) < self.calibration_iters:
+                return None
+            return 'plan', fitting, (
+                f'{costs(window)} -> {fitting} iterations in '
+                f'{_minutes(self.budget)} '
+                f'(the schedule, written for {self._nominal_iters}, is '
+                f'scaled by {fitting / self._nominal_iters:.2f})')
+        early = self._iter < 0.9 * self._max_iters
+        if early and not self._validation_timed and \
+                self._val_seconds is not None and fitting != self._max_iters:
+            # The first timed validation replaces the plan's estimate: the
+            # plan's completion, not one of its ``replans``.
+            return 'plan', fitting, (
+                f'{costs(window)} -> {fitting} iterations instead of '
+                f'{self._max_iters}')
+        # A change of speed shows in the latest periods first; it counts
+        # once the whole window agrees (one slow checkpoint save does not).
+        latest = self._fitting_iters(elapsed, recent, self.margin)
+        if (early and self._replans_left > 0 and self._off(fitting)
+                and self._off(latest)
+                and (fitting > self._max_iters) == (latest > self._max_iters)):
+            return 'replan', latest, (
+                f'now {costs(recent)} -> {latest} iterations instead of '
+                f'{self._max_iters}, to end inside {_minutes(self.budget)}')
+        last = self._fitting_iters(elapsed, max(window, recent), 0.0,
+                                   rescaled=False)
+        if last < self._max_iters:
+            return 'stop', last, (
+                f'{costs(recent)}: stopping after iteration {last} of '
+                f'{self._max_iters}, so that the last validation and '
+                f'checkpoint end inside {_minutes(self.budget)}')
+        return None
+
+    def _off(self, max_iters: int) -> bool:
+        """A run of ``max_iters`` is further than ``tolerance`` from the
+        plan."""
+        return abs(max_iters - self._max_iters) > \
+            self.tolerance * self._max_iters
+
+    # -- acting -----------------------------------------------------------
+
+    def _set_length(self, max_iters: int, schedulers: bool) -> None:
+        """Run ``max_iters`` iterations, the schedule scaled to them from
+        the length it is written for; ``schedulers=False`` leaves the
+        parameter schedulers as they are (restored by a resume)."""
+        nominal = self._nominal_iters
+        self._max_iters = max_iters
+        self.val_interval = scale_interval(self._nominal_val_interval,
+                                           nominal, max_iters)
+        self.dynamic_milestones, self.dynamic_intervals = \
+            calc_dynamic_intervals(self.val_interval)
+        for hook, interval in self._hook_intervals:
+            hook.interval = scale_interval(interval, nominal, max_iters)
+        if schedulers and self._scheduler_cfg:
+            self._rebuild_schedulers(max_iters)
+
+    def _rebuild_schedulers(self, max_iters: int) -> None:
+        """The parameter schedulers a run of ``max_iters`` would have built,
+        stepped to this iteration: the values at every step are those of
+        a config written for that length."""
+        configs = copy.deepcopy(self._scheduler_cfg)
+        for scheduler in (configs if isinstance(configs, list) else
+                          [configs]):
+            if isinstance(scheduler, dict) and not scheduler.get(
+                    'by_epoch', True):
+                scheduler['begin'], scheduler['end'] = scale_span(
+                    scheduler.get('begin', 0), scheduler.get('end'),
+                    self._nominal_iters, max_iters)
+        for group in self.runner.optim_wrapper.param_groups:
+            for key in [k for k in group if k.startswith('initial_')]:
+                group[key[len('initial_'):]] = group[key]
+        rebuilt = self.runner.build_param_scheduler(configs)
+        lists = rebuilt.values() if isinstance(rebuilt, dict) else [rebuilt]
+        with warnings.catch_warnings():  # steps without optimizer steps
+            warnings.simplefilter('ignore')
+            for schedulers in lists:
+                for _ in range(self._iter):
+                    for scheduler in schedulers:
+                        scheduler.step()
+        self.runner.param_schedulers = rebuilt
+
+    def _say(self, message: str) -> None:
+        self.runner.logger.info(message, extra=CONSOLE)
