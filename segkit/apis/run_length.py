@@ -135,8 +135,9 @@ def set_time_budget(cfg: Config, minutes: float) -> None:
         raise ConfigValueError(f'--minutes {minutes:g}: expected minutes > 0')
     if not isinstance(cfg.get('train_cfg', {}).get('max_iters'), int):
         raise ConfigValueError(
-            f'--minutes {minutes:g}: {cfg.filename} trains by epochs; a time '
-            'budget fits an iteration-based schedule (train_cfg.max_iters)')
+            f'--minutes {minutes:g}: {cfg.filename or "the config"} trains '
+            'by epochs; a time budget fits an iteration-based schedule '
+            '(train_cfg.max_iters)')
     cfg.train_cfg.type = BUDGET_LOOP
     cfg.train_cfg.minutes = minutes
 

@@ -44,8 +44,8 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
     plans again, at most ``replans`` times and not in the last tenth of the
     run; past that, it only shortens the run, so that the last validation
     and checkpoint still end inside the budget. A validation is estimated
-    to cost what training costs per image until one has been timed; the
-    first timed one may correct the plan without counting as a re-plan.
+    to cost twice what training costs per image until one has been timed;
+    the first timed one corrects the plan without counting as a re-plan.
 
     The plan and the minutes used are saved in every checkpoint, so a
     resumed run continues the same schedule with what is left of the
@@ -183,8 +183,9 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         return statistics.fmean(periods) if periods else 0.0
 
     def _validation_estimate(self) -> float:
-        """A validation's seconds: as timed, else the training cost of as
-        many images."""
+        """A validation's seconds: as timed, else twice the training cost of
+        as many images (its workers start, panels are drawn; too much is
+        corrected by the first timed one, too little could not be)."""
         if self._val_seconds is not None:
             return self._val_seconds
         val_loop = self.runner.val_loop
@@ -192,7 +193,7 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
             return 0.0
         loader = val_loop.dataloader
         images = len(loader) * (loader.batch_size or 1)
-        return images * self._iteration_seconds() / max(
+        return 2 * images * self._iteration_seconds() / max(
             1, self.dataloader.batch_size or 1)
 
     def _validations_after(self, done: int, max_iters: int,

@@ -1,12 +1,25 @@
 """One train_cfg.max_iters override scales the whole schedule with it."""
+import contextlib
 from pathlib import Path
+from unittest import mock
 
+import pytest
 from mmengine.config import Config
 
 from segkit.apis import load_config
-from segkit.apis.run_length import describe_scaling, scale_run_length
+from segkit.apis.run_length import (describe_scaling, scale_run_length,
+                                    set_time_budget)
+from segkit.utils import ConfigValueError
 
 QUICK = str(Path(__file__).parents[2] / 'configs' / 'unet_camvid_quick.py')
+
+
+@contextlib.contextmanager
+def patch_print_log(lines):
+    """Collect what load_config logs (before any run has a log file)."""
+    with mock.patch('segkit.apis.config.print_log',
+                    lambda message, **_: lines.append(message)):
+        yield
 
 
 def schedule(**hooks) -> Config:
@@ -86,3 +99,33 @@ def test_load_config_scales_and_lets_explicit_values_win():
     assert cfg.train_cfg.max_iters == 1200
     assert cfg.train_cfg.val_interval == 7
     assert cfg.param_scheduler[-1].end == 1200
+
+
+def test_quick_configs_train_for_minutes_until_the_length_is_set():
+    cfg = load_config(QUICK)
+    assert (cfg.train_cfg.type, cfg.train_cfg.minutes) == (
+        'TimeBudgetTrainLoop', 15)
+    assert cfg.train_cfg.max_iters == 2400  # the schedule's written length
+    logged = []
+    with patch_print_log(logged):
+        fixed = load_config(QUICK, {'train_cfg.max_iters': 20})
+    assert fixed.train_cfg.type == 'IterBasedTrainLoop'
+    assert 'minutes' not in fixed.train_cfg
+    assert any("the config's 15-minute time budget is off" in line
+               for line in logged)
+    both = load_config(QUICK, {'train_cfg.max_iters': 20,
+                               'train_cfg.minutes': 2})
+    assert (both.train_cfg.type, both.train_cfg.minutes,
+            both.train_cfg.max_iters) == ('TimeBudgetTrainLoop', 2, 20)
+
+
+def test_minutes_fit_any_iteration_based_config():
+    cfg = load_config(str(Path(QUICK).with_name('unet_camvid.py')))
+    set_time_budget(cfg, 30)
+    assert (cfg.train_cfg.type, cfg.train_cfg.minutes,
+            cfg.train_cfg.max_iters) == ('TimeBudgetTrainLoop', 30, 10000)
+    with pytest.raises(ConfigValueError, match='--minutes 0: expected'):
+        set_time_budget(cfg, 0)
+    epochs = Config(dict(train_cfg=dict(by_epoch=True, max_epochs=3)))
+    with pytest.raises(ConfigValueError, match='trains by epochs'):
+        set_time_budget(epochs, 5)

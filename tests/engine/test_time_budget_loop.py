@@ -129,12 +129,12 @@ def test_the_faster_machine_trains_more_iterations(train):
 
 def test_after_the_plan_the_learning_rate_is_a_fixed_length_runs(
         train, make_runner, tmp_path, tiny_dataset_cls):
-    # A validation costs what the loop estimates before timing one (4 images
-    # at 0.5 s a batch of 2) and replans=0: the first plan stands.
-    budgeted = Machine(lambda _: 0.5, validation_seconds=1.0)
+    # A validation costs what the loop estimates before timing one (twice
+    # 4 images at 0.25 s a batch of 2) and replans=0: the first plan stands.
+    budgeted = Machine(lambda _: 0.25, validation_seconds=1.0)
     runner = train(budgeted, 'budgeted', replans=0)
     planned = runner.param_schedulers[1].end
-    fixed = Machine(lambda _: 0.5)
+    fixed = Machine(lambda _: 0.25)
     scaled_warmup = round(10 * planned / NOMINAL)
     make_runner(
         work_dir=tmp_path / 'f',
