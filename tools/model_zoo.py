@@ -19,6 +19,9 @@ ZOO = [
     ('configs/fpn_r50_camvid.py', 'configs/fpn_r50_camvid_quick.py'),
     ('configs/unet_carvana.py', 'configs/unet_carvana_quick.py'),
     ('configs/unet_r18_carvana.py', 'configs/unet_r18_carvana_quick.py'),
+    ('configs/unet_effl0_camvid.py', 'configs/unet_effl0_camvid_quick.py'),
+    ('configs/fpn_effl0_camvid.py', 'configs/fpn_effl0_camvid_quick.py'),
+    ('configs/unet_effl0_carvana.py', 'configs/unet_effl0_carvana_quick.py'),
 ]
 
 

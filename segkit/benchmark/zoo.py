@@ -13,6 +13,7 @@ from mmengine.config import Config
 
 from segkit.apis import init_model, load_config
 from segkit.engine.model_summary import summarize_model
+from segkit.models.backbones.named_weights import find_pretrained
 from segkit.utils import MissingPathError, atomic_write, dump_json_atomic
 from segkit.visualization.curves import load_scalars
 from .machine import cpu_model
@@ -52,6 +53,13 @@ def run_outcome(run_dir: Path, metric: str) -> Dict[str, Any]:
                 minutes=None if wall is None else wall / 60)
 
 
+def weights_of(cfg: Config) -> str:
+    """What a config's backbone starts from: the name or file of its
+    pretrained weights, or ``'none'``."""
+    source = find_pretrained(cfg.model.get('backbone'))
+    return osp.basename(source) if source else 'none'
+
+
 def zoo_row(config: str, quick_config: Optional[str],
             settings: Settings) -> Dict[str, Any]:
     """Everything one table row shows, measured now (the quick run's score
@@ -59,7 +67,8 @@ def zoo_row(config: str, quick_config: Optional[str],
     cfg = load_config(config)
     row: Dict[str, Any] = dict(config=config, quick_config=quick_config,
                                measured=date.today().isoformat(),
-                               **model_facts(cfg))
+                               machine=machine_line(),
+                               weights=weights_of(cfg), **model_facts(cfg))
     bench = run_benchmark(cfg, ('infer', 'train'), settings)
     row.update(precision=bench['precision'],
                train_images_per_s=bench['train']['runner']['images_per_s'],
@@ -78,14 +87,24 @@ def _cell(value: Any, fmt: str) -> str:
     return '—' if value is None else format(value, fmt)
 
 
-def format_table(rows: Sequence[Dict[str, Any]], machine: str) -> str:
-    """The markdown page: the table, then each row's commands."""
+def machine_line() -> str:
+    """This machine as a row records it."""
+    return f'{cpu_model()}, {torch.get_num_threads()} threads'
+
+
+def format_table(rows: Sequence[Dict[str, Any]]) -> str:
+    """The markdown page: the table, then each row's commands and the
+    machine it was measured on."""
     lines = [
         '# Model zoo', '',
-        'Made by `tools/model_zoo.py` from real runs on this machine '
-        f'({machine}); never edited by hand. Throughput is at each config\'s '
-        'default precision (bf16 autocast on a CPU with native bf16), '
-        f'GFLOPs are one forward pass at {FLOP_SIZE[1]}x{FLOP_SIZE[0]}, a '
+        'Made by `tools/model_zoo.py` from real runs; never edited by hand. '
+        'Each row was measured on the machine its command line names: '
+        'compare throughput between rows of one machine only. Throughput is '
+        'at each config\'s default precision (bf16 autocast on a CPU with '
+        'native bf16), '
+        f'GFLOPs are one forward pass at {FLOP_SIZE[1]}x{FLOP_SIZE[0]}, '
+        '"weights" is what the backbone starts from (ImageNet weights by '
+        'name, or none: from scratch), a '
         'quick config\'s net can be narrower or shallower than its config\'s '
         '(its params say), the '
         'score is the best validation score of the newest run of the quick '
@@ -93,9 +112,9 @@ def format_table(rows: Sequence[Dict[str, Any]], machine: str) -> str:
         'validation included (— for a run stopped before its end; a run '
         'that shared the machine with other jobs took longer than it '
         'would alone).', '',
-        '| config | params (M) | GFLOPs | train img/s | infer img/s | quick '
-        'config | its params (M) | val score | iters | minutes |',
-        '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|',
+        '| config | weights | params (M) | GFLOPs | train img/s | infer img/s '
+        '| quick config | its params (M) | val score | iters | minutes |',
+        '|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|',
     ]
     for row in rows:
         quick = (osp.basename(row['quick_config'])
@@ -105,7 +124,8 @@ def format_table(rows: Sequence[Dict[str, Any]], machine: str) -> str:
         score = (f'{row["score"]:.4f} {row["metric"]}'
                  if row.get('score') is not None else '—')
         lines.append(
-            f'| {osp.basename(row["config"])} | {row["params"] / 1e6:.2f} | '
+            f'| {osp.basename(row["config"])} | {row.get("weights", "—")} | '
+            f'{row["params"] / 1e6:.2f} | '
             f'{row["gflops"]:.1f} | {row["train_images_per_s"]:.2f} | '
             f'{row["infer_images_per_s"]:.2f} | {quick} | '
             f'{_cell(quick_params, ".2f")} | {score} | '
@@ -113,8 +133,9 @@ def format_table(rows: Sequence[Dict[str, Any]], machine: str) -> str:
             f'{_cell(row.get("minutes"), ".1f")} |')
     lines += ['', '## Commands', '']
     for row in rows:
-        measured = (f' (measured {row["measured"]})'
-                    if row.get('measured') else '')
+        measured = ', '.join(filter(None, (row.get('measured'),
+                                           row.get('machine'))))
+        measured = f' (measured {measured})' if measured else ''
         lines.append(f'- `{osp.basename(row["config"])}`{measured}: '
                      f'`python tools/benchmark.py {row["config"]} --what '
                      'infer train`' + (
@@ -160,7 +181,6 @@ def write_zoo(pairs: List[Sequence[Optional[str]]], out: str,
                 'tools/model_zoo.py without --only to measure every row')
     rows = [kept[config] if only and config not in only else
             zoo_row(config, quick, settings) for config, quick in pairs]
-    machine = f'{cpu_model()}, {torch.get_num_threads()} threads'
     dump_json_atomic(rows, rows_file(out))
-    atomic_write(out, format_table(rows, machine).encode())
+    atomic_write(out, format_table(rows).encode())
     return rows

@@ -63,23 +63,34 @@ def test_the_page_has_a_row_and_a_command_per_config():
         dict(config='configs/b.py', quick_config=None, params=1_000_000,
              gflops=5.0, train_images_per_s=1.0, infer_images_per_s=2.0),
     ]
-    page = format_table(rows, 'a CPU, 2 threads').splitlines()
-    assert '| a.py | 14.33 | 21.4 | 3.21 | 9.87 | a_quick.py | 3.57 | ' \
-        '0.6123 mIoU | 2400 | 11.5 |' in page
-    assert '| b.py | 1.00 | 5.0 | 1.00 | 2.00 | — | — | — | — | — |' in page
+    rows[0]['weights'] = 'efficientnet-lite0'
+    page = format_table(rows).splitlines()
+    assert '| a.py | efficientnet-lite0 | 14.33 | 21.4 | 3.21 | 9.87 | ' \
+        'a_quick.py | 3.57 | 0.6123 mIoU | 2400 | 11.5 |' in page
+    assert '| b.py | — | 1.00 | 5.0 | 1.00 | 2.00 | — | — | — | — | — |' \
+        in page
     assert any(f'{FLOP_SIZE[1]}x{FLOP_SIZE[0]}' in line for line in page)
     assert '- `a.py`: `python tools/benchmark.py configs/a.py --what infer ' \
         'train`; `python tools/train.py configs/a_quick.py` (run ' \
         '`work_dirs/a_quick/2026`)' in page
 
 
-def test_the_commands_say_when_a_row_was_measured():
+def test_the_commands_say_when_and_where_a_row_was_measured():
     row = dict(config='configs/a.py', quick_config=None, measured='2026-11-26',
-               params=1e6, gflops=5.0, train_images_per_s=1.0,
-               infer_images_per_s=2.0)
-    assert '- `a.py` (measured 2026-11-26): `python tools/benchmark.py ' \
-        'configs/a.py --what infer train`' in format_table(
-            [row], 'a CPU').splitlines()
+               machine='a CPU, 2 threads', params=1e6, gflops=5.0,
+               train_images_per_s=1.0, infer_images_per_s=2.0)
+    assert '- `a.py` (measured 2026-11-26, a CPU, 2 threads): `python ' \
+        'tools/benchmark.py configs/a.py --what infer train`' in format_table(
+            [row]).splitlines()
+
+
+@pytest.mark.parametrize('config, weights', [
+    ('unet_effl0_camvid_quick.py', 'efficientnet-lite0'),
+    ('unet_r18_camvid_quick.py', 'none')])
+def test_the_weights_column_names_what_the_backbone_starts_from(config,
+                                                                weights):
+    assert zoo.weights_of(load_config(str(REPO / 'configs' / config))) == \
+        weights
 
 
 @pytest.fixture
@@ -110,7 +121,7 @@ def test_only_measures_its_rows_and_keeps_the_others(tmp_path, fake_measure):
     # a.py kept as first measured (1st), b.py measured again (3rd).
     assert [row['train_images_per_s'] for row in rows] == [1.0, 3.0]
     assert json.loads(rows_file(out).read_text()) == rows
-    assert '| b.py | 1.00 | 1.0 | 3.00 |' in Path(out).read_text()
+    assert '| b.py | — | 1.00 | 1.0 | 3.00 |' in Path(out).read_text()
 
 
 def test_only_needs_the_rows_of_a_full_run(tmp_path, fake_measure):

@@ -147,23 +147,27 @@ def named_weights(checkpoint: object) -> Optional[NamedWeights]:
                                                        str) else None
 
 
-def find_named_weights(cfg: object) -> Optional[NamedWeights]:
-    """The named weights a backbone config (nested ones included, such as
-    ``FullResolutionStem``'s) loads through its ``init_cfg``."""
+def find_pretrained(cfg: object) -> Optional[str]:
+    """The ``checkpoint`` (a path or a name) of the first ``Pretrained``
+    ``init_cfg`` in a backbone config, nested ones included (such as
+    ``FullResolutionStem``'s), or ``None``."""
     if isinstance(cfg, Mapping):
         init_cfgs = cfg.get('init_cfg')
         for init_cfg in (init_cfgs if isinstance(init_cfgs, Sequence)
                          else [init_cfgs]):
             if (isinstance(init_cfg, Mapping)
                     and init_cfg.get('type') == 'Pretrained'):
-                found = named_weights(init_cfg.get('checkpoint'))
-                if found:
-                    return found
+                return init_cfg.get('checkpoint')
         for value in cfg.values():
-            found = find_named_weights(value)
+            found = find_pretrained(value)
             if found:
                 return found
     return None
+
+
+def find_named_weights(cfg: object) -> Optional[NamedWeights]:
+    """The named weights a backbone config loads, if it names some."""
+    return named_weights(find_pretrained(cfg))
 
 
 def normalization_for_weights(preprocessor: Any, backbone: dict) -> Any:
