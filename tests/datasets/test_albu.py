@@ -3,16 +3,22 @@ albumentations itself would run it, drawing from numpy's seeded generator."""
 import copy
 import importlib.util
 import random
+from pathlib import Path
 
 import albumentations as A
 import numpy as np
 import pytest
+from mmengine.registry import DefaultScope
 
+from segkit.apis import load_config
 from segkit.datasets import CamVidDataset
 from segkit.datasets.transforms import Albu, CachedLoading
 from segkit.datasets.transforms.albu import SEED_RANGE
+from segkit.registry import DATASETS
 from segkit.utils import ConfigValueError
 from segkit.utils.extras import MissingExtraError
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Geometric (flip, affine with padding, crop) and colour steps, one nested.
 STEPS = [
@@ -159,3 +165,25 @@ def test_missing_albumentations_names_the_extra(monkeypatch):
                        match=r"Albu needs .*pip install -e '\.\[albu\]'"):
         Albu([dict(type='HorizontalFlip')])
 
+
+def test_smp_camvid_config_trains_on_320_crops(camvid_sample_root):
+    """Only the training pipeline differs from the config it inherits."""
+    cfg, base = (load_config(str(REPO / 'configs' / name),
+                             {'data_root': str(camvid_sample_root)})
+                 for name in ('unet_r18_camvid_albu.py', 'unet_r18_camvid.py'))
+    steps = cfg.train_dataloader.dataset.pipeline
+    assert [step['type'] for step in steps] == [
+        'CachedLoading', 'Albu', 'PackSegInputs']
+    base.train_dataloader.dataset.pipeline = steps
+    for key in ('model', 'train_dataloader', 'val_dataloader',
+                'optim_wrapper', 'param_scheduler', 'train_cfg'):
+        assert cfg[key] == base[key]
+    with DefaultScope.overwrite_default_scope('segkit'):
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    np.random.seed(0)
+    for index in range(4):
+        sample = dataset[index]
+        labels = sample['data_samples'].gt_sem_seg.data
+        assert sample['inputs'].shape == (3, 320, 320)
+        assert labels.shape == (1, 320, 320)
+        assert set(labels.unique().tolist()) <= set(range(11)) | {255}
