@@ -1,6 +1,6 @@
 """MMEngine's ReduceOnPlateauLR in segkit's iteration-based runs: the
 learning rate is cut after ``patience`` validations without a better score,
-not before, also when the run length is overridden."""
+not before, also when the run length is overridden or fitted to minutes."""
 from pathlib import Path
 from typing import List
 
@@ -11,6 +11,7 @@ from mmengine.registry import DefaultScope
 
 from segkit.apis import load_config
 from segkit.registry import METRICS
+from test_time_budget_loop import Machine, budget_cfg
 
 REPO = Path(__file__).resolve().parents[2]
 PLATEAU = str(REPO / 'configs' / 'unet_carvana_plateau.py')
@@ -55,7 +56,7 @@ class LRAfterValidation(Hook):
         self.lrs.append(runner.optim_wrapper.param_groups[0]['lr'])
 
 
-def plateau_run(make_runner, **overrides) -> List[float]:
+def plateau_run(make_runner, hooks=(), **overrides) -> List[float]:
     """The tiny runner (validating every iteration unless ``overrides``
     say otherwise), its learning rate set by ReduceOnPlateauLR on the
     scripted Dice; returns the learning rate after each validation."""
@@ -69,7 +70,7 @@ def plateau_run(make_runner, **overrides) -> List[float]:
         default_hooks=dict(checkpoint=dict(
             type='CheckpointHook', by_epoch=False, interval=len(SCORES),
             save_best='Dice', rule='greater')),
-        custom_hooks=[record])
+        custom_hooks=[*hooks, record])
     make_runner(**{**cfg, **overrides}).train()
     return record.lrs
 
@@ -77,6 +78,21 @@ def plateau_run(make_runner, **overrides) -> List[float]:
 def test_lr_is_cut_after_patience_validations_without_improvement(
         make_runner):
     assert plateau_run(make_runner) == WANT
+
+
+def test_a_time_budget_keeps_the_plateau_scheduler_counting(
+        make_runner, tiny_dataset_cls):
+    """The loop rebuilds the schedule when it plans (after the first
+    iterations, again after the first timed validation): the plateau
+    scheduler keeps its count and is still stepped by validations."""
+    machine = Machine(lambda _: 0.25)
+    budget = budget_cfg(machine, tiny_dataset_cls())
+    budget['train_cfg']['val_interval'] = 10
+    lrs = plateau_run(make_runner, hooks=[machine],
+                      train_dataloader=budget['train_dataloader'],
+                      train_cfg=budget['train_cfg'])
+    assert machine.validations[0] < 13  # before the first plan
+    assert lrs[:len(WANT)] == WANT
 
 
 def test_a_max_iters_override_leaves_the_plateau_scheduler_alone():
