@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mmengine.registry import DefaultScope
 
-from segkit.apis import load_config
+from segkit.apis import ConfigKeyError, load_config
 from segkit.datasets import CamVidDataset
 from segkit.datasets.transforms import Albu, CachedLoading
 from segkit.datasets.transforms.albu import SEED_RANGE
@@ -187,3 +187,18 @@ def test_smp_camvid_config_trains_on_320_crops(camvid_sample_root):
         assert sample['inputs'].shape == (3, 320, 320)
         assert labels.shape == (1, 320, 320)
         assert set(labels.unique().tolist()) <= set(range(11)) | {255}
+
+
+def test_overrides_are_checked_against_albumentations_arguments():
+    """segkit's RandomCrop takes crop_size; albumentations' pad_if_needed."""
+    config = str(REPO / 'configs' / 'unet_r18_camvid_albu.py')
+    steps = 'train_dataloader.dataset.pipeline.1.transforms'
+    cfg = load_config(config, {f'{steps}.3.pad_if_needed': True,
+                               f'{steps}.0.type': 'VerticalFlip'})
+    albu = cfg.train_dataloader.dataset.pipeline[1]
+    assert albu.transforms[3].pad_if_needed is True
+    assert albu.transforms[0].type == 'VerticalFlip'
+    with pytest.raises(ConfigKeyError, match=(
+            rf"{steps}.6.transforms.0 \(CLAHE\) .* has no key 'clip_limt'; "
+            rf"did you mean '{steps}.6.transforms.0.clip_limit'")):
+        load_config(config, {f'{steps}.6.transforms.0.clip_limt': 2})

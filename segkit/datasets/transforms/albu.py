@@ -1,10 +1,11 @@
 """An albumentations pipeline as one segkit transform (albumentations is
 optional: ``pip install -e '.[albu]'``)."""
 import difflib
+import importlib.util
 import os
 import random
 from types import ModuleType
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -33,6 +34,30 @@ def _one_line(error: Exception) -> str:
                      for name, messages in refused.items())
 
 
+def _albumentations() -> ModuleType:
+    """albumentations, imported without its check for a newer release on
+    PyPI (up to 2 s and a warning; segkit pins the version) unless the
+    environment asks for it."""
+    os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+    return import_extra('albumentations', 'Albu')
+
+
+def _transform_classes(albu: ModuleType) -> Dict[str, type]:
+    """albumentations' transforms and compositions by class name."""
+    return {name: value for name, value in vars(albu).items()
+            if isinstance(value, type)
+            and issubclass(value, (albu.BasicTransform, albu.BaseCompose))}
+
+
+def albumentations_class(name: Any) -> Optional[type]:
+    """The albumentations class a ``type`` under ``Albu`` names, for the
+    config checks; ``None`` if none, or if albumentations is missing."""
+    if not isinstance(name, str) or importlib.util.find_spec(
+            'albumentations') is None:
+        return None
+    return _transform_classes(_albumentations()).get(name)
+
+
 def build_albu(cfg: dict, albu: ModuleType, key: str = 'transforms') -> Any:
     """Build an albumentations transform from ``dict(type=NAME, **args)``.
 
@@ -55,12 +80,10 @@ def build_albu(cfg: dict, albu: ModuleType, key: str = 'transforms') -> Any:
     """
     args = dict(cfg)
     name = args.pop('type', None)
-    cls = getattr(albu, name, None) if isinstance(name, str) else None
-    if not (isinstance(cls, type)
-            and issubclass(cls, (albu.BasicTransform, albu.BaseCompose))):
-        names = [n for n, v in vars(albu).items() if isinstance(v, type)
-                 and issubclass(v, (albu.BasicTransform, albu.BaseCompose))]
-        hint = difflib.get_close_matches(str(name), names, n=1)
+    classes = _transform_classes(albu)
+    cls = classes.get(name) if isinstance(name, str) else None
+    if cls is None:
+        hint = difflib.get_close_matches(str(name), list(classes), n=1)
         raise ConfigValueError(
             f'Albu {key}: type={name!r} is not an albumentations '
             f'{albu.__version__} transform; expected a class name such as '
@@ -113,11 +136,13 @@ class Albu(BaseTransform):
             ``dict(type='HorizontalFlip', p=0.5)``; see :func:`build_albu`.
     """
 
+    #: How ``--cfg-options`` checks resolve a ``type`` inside an argument
+    #: (:mod:`segkit.apis.config_keys`): albumentations' classes, not
+    #: segkit's registries (whose ``RandomCrop`` takes other arguments).
+    config_types = {'transforms': albumentations_class}
+
     def __init__(self, transforms: Sequence[dict]) -> None:
-        # Its import asks PyPI for a newer release (up to 2 s, a warning):
-        # segkit pins the version, so that check is off unless set.
-        os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
-        albu = import_extra('albumentations', 'Albu')
+        albu = _albumentations()
         self.transforms: List[dict] = [dict(t) for t in transforms]
         self.aug = albu.Compose([
             build_albu(t, albu, f'transforms.{i}')
