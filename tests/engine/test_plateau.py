@@ -105,7 +105,7 @@ def test_a_max_iters_override_leaves_the_plateau_scheduler_alone():
 def test_the_plateau_config_monitors_what_its_evaluator_reports():
     cfg = load_config(PLATEAU)
     scheduler, = cfg.param_scheduler
-    assert scheduler.type == 'ReduceOnPlateauLR' and scheduler.rule == 'greater'
+    assert (scheduler.type, scheduler.rule) == ('ReduceOnPlateauLR', 'greater')
     with DefaultScope.overwrite_default_scope('segkit'):
         metric = METRICS.build(cfg.val_evaluator)
     # One image's 2x2 confusion matrix, as DiceMetric.process stores it.

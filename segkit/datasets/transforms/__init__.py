@@ -12,7 +12,8 @@ from .loading import LoadImageFromFile, LoadImageFromNDArray, LoadSegMap
 from .photometric import PhotoMetricDistortion
 
 __all__ = [
-    'Albu', 'CachedLoading', 'PackSegInputs', 'RandomCrop', 'LoadImageFromFile',
-    'LoadImageFromNDArray', 'LoadSegMap', 'apply_label_map',
-    'check_label_map', 'palette_to_classes', 'PhotoMetricDistortion'
+    'Albu', 'CachedLoading', 'PackSegInputs', 'RandomCrop',
+    'LoadImageFromFile', 'LoadImageFromNDArray', 'LoadSegMap',
+    'apply_label_map', 'check_label_map', 'palette_to_classes',
+    'PhotoMetricDistortion'
 ]
