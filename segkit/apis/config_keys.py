@@ -8,7 +8,10 @@ the config spells, plus the parameters of the class its ``type`` names
 (looked up in segkit's registries, which fall back to MMEngine's), followed
 through ``**kwargs`` to the parent classes and into config dataclasses
 (``test_cfg`` -> ``InferenceConfig``) and ``TypedDict`` arguments
-(``data_prefix``). Where nothing is known about a place, any key passes.
+(``data_prefix``). A component that builds the configs of an argument
+itself says how their ``type`` resolves in its ``config_types``
+(``Albu``'s ``transforms`` are albumentations classes). Where nothing is
+known about a place, any key passes.
 """
 import dataclasses
 import difflib
@@ -48,12 +51,16 @@ class Place:
             too little (the Runner's dicts that may leave ``type`` out).
         default: The parameter's default, where the config leaves it out:
             a value that is not a dict (``betas=(0.9, 0.999)``) has no keys.
+        types: What a ``type`` here and below names, where a component
+            builds these configs itself (its ``config_types``); ``None``:
+            segkit's registries.
     """
     target: Any = None
     default_type: Union[None, str, Callable[[dict], str]] = None
     extra: Tuple[str, ...] = ()
     children: Optional[Dict[str, 'Place']] = None
     default: Any = None
+    types: Optional[Callable[[Any], Any]] = None
 
 
 def _train_loop_type(node: dict) -> str:
@@ -93,7 +100,7 @@ def _component(node: Any, place: Place) -> Tuple[Any, str]:
         return None, ''
     shown = type_name if isinstance(type_name, str) else getattr(
         type_name, '__name__', repr(type_name))
-    return resolve_type(type_name), shown
+    return (place.types or resolve_type)(type_name), shown
 
 
 def _options(node: Any, place: Place
@@ -111,11 +118,13 @@ def _options(node: Any, place: Place
     params, complete = accepted_params(target)
     if not complete:
         return None, name
-    keys = {key: Place(param.schema, default=param.default)
+    types = getattr(target, 'config_types', {})
+    keys = {key: Place(param.schema, default=param.default,
+                       types=types.get(key, place.types))
             for key, param in params.items()}
     return {**spelled, **keys, **(place.children or {}),
-            **dict.fromkeys(place.extra + ('type', '_delete_'),
-                            NOTHING_KNOWN)}, name
+            **dict.fromkeys(place.extra + ('_delete_', ), NOTHING_KNOWN),
+            'type': Place(types=place.types)}, name
 
 
 def _refuse(dotted_key: str, where: str, name: str, path: str, part: str,
@@ -206,15 +215,15 @@ def _check_value(value: Any, node: Any, place: Place, dotted_key: str,
     """Check the keys of a dict (or a list of dicts) given as a value."""
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            _check_value(item, None, NOTHING_KNOWN, f'{dotted_key}.{index}',
-                         path)
+            _check_value(item, None, Place(types=place.types),
+                         f'{dotted_key}.{index}', path)
         return
     if not isinstance(value, dict):
         if dotted_key.rsplit('.', 1)[-1] == 'type':
-            _check_type(value, dotted_key)
+            _check_type(value, dotted_key, place.types)
         return
     if 'type' in value:
-        _check_type(value['type'], f'{dotted_key}.type')
+        _check_type(value['type'], f'{dotted_key}.type', place.types)
     # The dict the value merges into, unless it replaces it (_delete_);
     # its own keys are what is checked, under the type it ends up with.
     kept = (node if isinstance(node, dict) and not value.get('_delete_')
@@ -226,18 +235,22 @@ def _check_value(value: Any, node: Any, place: Place, dotted_key: str,
         if options is not None and key not in options:
             raise _refuse(f'{dotted_key}.{key}', dotted_key, name, path, key,
                           options, kept)
-        child = options[key] if options is not None else NOTHING_KNOWN
+        child = (options[key] if options is not None else
+                 Place(types=place.types))
         _check_value(item, (kept or {}).get(key), child,
                      f'{dotted_key}.{key}', path)
 
 
-def _check_type(type_name: Any, dotted_key: str) -> None:
+def _check_type(type_name: Any, dotted_key: str,
+                types: Optional[Callable[[Any], Any]]) -> None:
     """Refuse a ``type`` no registry knows that is close to a registered
     name: a misspelling. A ``type`` far from every registered name passes,
     since not every ``type`` is a registry's (ProfilerHook's
     ``on_trace_ready=dict(type='log_trace')`` is a handler's name); one of a
-    component still fails when the Runner builds it."""
-    if not isinstance(type_name, str) or resolve_type(type_name) is not None:
+    component still fails when the Runner builds it, as does one that
+    ``types`` (a component's ``config_types``) should know."""
+    if (types is not None or not isinstance(type_name, str)
+            or resolve_type(type_name) is not None):
         return
     hint = difflib.get_close_matches(type_name, registered_names(), n=1)
     if hint:

@@ -331,7 +331,13 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
     def _rebuild_schedulers(self, max_iters: int) -> None:
         """The parameter schedulers a run of ``max_iters`` would have built,
         stepped to this iteration: the values at every step are those of
-        a config written for that length."""
+        a config written for that length.
+
+        By-epoch schedulers (``ReduceOnPlateauLR``, stepped by validation
+        scores) do not depend on ``max_iters`` and are never stepped by
+        iterations: the running ones are kept with their state. A cut such
+        a scheduler made before a re-plan is undone by the reset to the
+        initial values."""
         configs = copy.deepcopy(self._scheduler_cfg)
         for scheduler in (configs if isinstance(configs, list) else
                           [configs]):
@@ -343,14 +349,19 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         for group in self.runner.optim_wrapper.param_groups:
             for key in [k for k in group if k.startswith('initial_')]:
                 group[key[len('initial_'):]] = group[key]
+        running = self.runner.param_schedulers
         rebuilt = self.runner.build_param_scheduler(configs)
-        lists = rebuilt.values() if isinstance(rebuilt, dict) else [rebuilt]
+        pairs = ([(running[name], rebuilt[name]) for name in rebuilt]
+                 if isinstance(rebuilt, dict) else [(running, rebuilt)])
         with warnings.catch_warnings():  # steps without optimizer steps
             warnings.simplefilter('ignore')
-            for schedulers in lists:
+            for kept, schedulers in pairs:
                 for _ in range(self._iter):
                     for scheduler in schedulers:
-                        scheduler.step()
+                        if not scheduler.by_epoch:
+                            scheduler.step()
+                schedulers[:] = [old if new.by_epoch else new
+                                 for old, new in zip(kept, schedulers)]
         self.runner.param_schedulers = rebuilt
 
     def _say(self, message: str) -> None:

@@ -8,6 +8,7 @@ from .errors import SegkitUserError
 
 # Importable module -> the setup.py extra that installs it.
 EXTRAS = {
+    'albumentations': 'albu',
     'onnx': 'deploy',
     'onnxruntime': 'deploy',
     'onnxscript': 'deploy',

@@ -57,6 +57,24 @@ class KeyCheckOpenNet(nn.Module):
         super().__init__()
 
 
+class OwnStep:
+    """A step a component builds itself, named like a registered one."""
+
+    def __init__(self, size: int, steps: tuple = ()):
+        pass
+
+
+@MODELS.register_module(force=True)
+class KeyCheckOwnSteps(nn.Module):
+    """Builds ``steps`` itself: their ``type`` names an OwnStep, not a
+    registered component."""
+
+    config_types = {'steps': {'KeyCheckToyBackbone': OwnStep}.get}
+
+    def __init__(self, steps: tuple = ()):
+        super().__init__()
+
+
 def toy_config(**model) -> Config:
     return Config(dict(
         model=dict(type='KeyCheckToyNet', num_classes=2,
@@ -149,6 +167,23 @@ def test_whole_dict_value_has_its_keys_checked():
     # a list of components, each checked against its own type
     assert 'did you mean \'param_scheduler.0.begin\'' in refusal(
         'param_scheduler', [dict(type='LinearLR', begn=0)])
+
+
+def test_a_component_that_builds_its_configs_resolves_their_types():
+    cfg = toy_config()
+    cfg.model.backbone = dict(type='KeyCheckOwnSteps', steps=[
+        dict(type='KeyCheckToyBackbone', size=3)])
+    check_override_key(cfg, 'model.backbone.steps.0.size', PATH, 4)
+    # KeyCheckToyBackbone's own argument is not OwnStep's.
+    assert refusal('model.backbone.steps.0.depth', 3, cfg).endswith(
+        "has no key 'depth'; expected one of: size, steps")
+    # The whole list, its types resolved alike and at any depth below;
+    # names only the component knows are its to refuse when built.
+    step = dict(type='KeyCheckToyBackbone', size=1)
+    check_override_key(cfg, 'model.backbone.steps', PATH,
+                       [dict(step, steps=[step]), dict(type='KeyCheckNet')])
+    assert "no key 'depth'" in refusal('model.backbone.steps', [dict(
+        step, steps=[dict(step, depth=2)])], cfg)
 
 
 def test_unknown_type_is_refused_with_the_closest_registered_name():
