@@ -1,22 +1,21 @@
 """hubconf.py: torch.hub.load of a local checkout gives init_model's model,
 from a tiny U-Net checkpoint, and segkit's one-line errors."""
 import importlib.util
-from pathlib import Path
+from typing import Optional
 
 import pytest
 import torch
 from mmengine.runner import save_checkpoint
+from tiny_models import REPO, tiny_options
 
 from segkit.apis import inference, init_model
 from segkit.utils import MissingPathError
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG = 'configs/unet_camvid_quick.py'
-TINY = {'model.backbone.base_channels': 4, 'model.backbone.depth': 3,
-        'model.data_preprocessor.size_divisor': 8}
+TINY = tiny_options('unet_camvid_quick.py')
 
 
-def hub_load(config: str, checkpoint: str) -> torch.nn.Module:
+def hub_load(config: str, checkpoint: Optional[str]) -> torch.nn.Module:
     return torch.hub.load(str(REPO), 'segkit', config=config,
                           checkpoint=checkpoint, cfg_options=TINY,
                           source='local')

@@ -75,7 +75,10 @@ class HookTensorOps(TorchFunctionMode):
 
 
 class IterationMarker(Hook):
-    """Tells ``ops`` which iteration runs, from its start to its end."""
+    """Tells ``ops`` which iteration runs: from before every other hook's
+    ``before_train_iter`` to the next iteration's, until training ends."""
+
+    priority = 'HIGHEST'
 
     def __init__(self, ops: HookTensorOps) -> None:
         self.ops = ops
@@ -83,8 +86,7 @@ class IterationMarker(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         self.ops.iteration = runner.iter + 1
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None) -> None:
+    def after_train(self, runner) -> None:
         self.ops.iteration = None
 
 
