@@ -185,10 +185,12 @@ def _is_fit_hook(hook: Any) -> bool:
         'CheckpointFitHook', 'segkit.CheckpointFitHook')
 
 
+#: What a model checkpoint may name (init_model).
+MODEL_CHECKPOINT_FILES = ('a .pth file that tools/train.py wrote '
+                          '(work_dirs/<config>/best_*.pth or iter_*.pth)')
 #: What a checkpoint argument may name (test.py, infer.py).
-CHECKPOINT_FILES = ('a .pth file that tools/train.py wrote '
-                    '(work_dirs/<config>/best_*.pth or iter_*.pth) or an '
-                    '.onnx file from tools/export.py')
+CHECKPOINT_FILES = (f'{MODEL_CHECKPOINT_FILES} or an .onnx file from '
+                    'tools/export.py')
 #: What --load-from and --resume may name.
 TRAINING_CHECKPOINT_FILES = ('a .pth file that tools/train.py wrote '
                              '(work_dirs/<config>/iter_*.pth)')

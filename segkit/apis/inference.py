@@ -16,6 +16,7 @@ from segkit.models.segmentors.inference_modes import (can_predict_in_bands,
                                                       predict_in_bands)
 from segkit.registry import DATASETS, MODELS, TRANSFORMS
 from segkit.structures import SegDataSample
+from .cli import MODEL_CHECKPOINT_FILES, require_file
 from .config import apply_overrides, load_config
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
@@ -39,8 +40,8 @@ def init_model(config: Union[str, os.PathLike, Config],
 
     Args:
         config: A config file or a loaded :class:`Config` (not modified).
-        checkpoint: A Runner checkpoint or a state dict; ``None`` keeps the
-            initial weights.
+        checkpoint: A local file holding a Runner checkpoint or a state
+            dict; ``None`` keeps the initial weights.
         device: Where the model goes.
         cfg_options: Overrides, checked and merged as ``--cfg-options``.
         strict: Refuse a checkpoint that does not fit the model exactly;
@@ -53,7 +54,12 @@ def init_model(config: Union[str, os.PathLike, Config],
         :func:`inference` runs); ``model.dataset_meta`` holds the classes
         and palette of the checkpoint, else of the config's test dataset,
         else ``None``.
+
+    Raises:
+        MissingPathError: ``config`` or ``checkpoint`` is not a file.
     """
+    if checkpoint is not None:
+        require_file(checkpoint, 'checkpoint', MODEL_CHECKPOINT_FILES)
     install_checkpoint_safety()
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)

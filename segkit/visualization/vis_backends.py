@@ -1,19 +1,25 @@
-"""MMEngine's experiment trackers, checked when built and with images that
-MLflow accepts.
+"""MMEngine's experiment trackers, checked when built, with images that
+MLflow accepts and histograms for TensorBoard and W&B.
 
 ``dict(type='WandbVisBackend', ...)`` or ``dict(type='MLflowVisBackend',
 ...)`` in a segkit config builds these classes (segkit's registry is
 searched first); everything else is MMEngine's.
 """
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
+from mmengine.visualization import BaseVisBackend
 from mmengine.visualization import MLflowVisBackend as MMEngineMLflow
+from mmengine.visualization import TensorboardVisBackend
 from mmengine.visualization import WandbVisBackend as MMEngineWandb
 from mmengine.visualization.vis_backend import force_init_env
 
 from segkit.registry import VISBACKENDS
 from segkit.utils.extras import check_extra
+
+#: The backends :func:`add_histograms` writes to (segkit's
+#: :class:`WandbVisBackend` subclasses MMEngine's).
+HISTOGRAM_BACKENDS = (TensorboardVisBackend, MMEngineWandb)
 
 
 @VISBACKENDS.register_module()
@@ -50,3 +56,33 @@ class MLflowVisBackend(MMEngineMLflow):
                   **kwargs: Any) -> None:
         """Record an RGB uint8 ``image`` as ``name`` at ``step``."""
         self._mlflow.log_image(image, key=name, step=step)
+
+
+def add_histograms(backend: BaseVisBackend,
+                   histograms: Mapping[str, np.ndarray], step: int) -> None:
+    """Record a histogram of each array in ``histograms`` under its name.
+
+    MMEngine's backends have no histogram API, so this writes through the
+    backend's ``experiment``: TensorBoard's ``SummaryWriter.add_histogram``
+    at ``step``; for W&B one ``wandb.log`` row of ``wandb.Histogram`` s with
+    ``iter=step``, as MMEngine's rows of scalars carry it (W&B counts its
+    own steps).
+
+    Args:
+        backend: One of :data:`HISTOGRAM_BACKENDS`.
+        histograms: Name to values, of any shape.
+        step: The training iteration.
+
+    Raises:
+        TypeError: ``backend`` takes no histograms.
+    """
+    if isinstance(backend, TensorboardVisBackend):
+        for name, values in histograms.items():
+            backend.experiment.add_histogram(name, values, step)
+    elif isinstance(backend, MMEngineWandb):
+        wandb = backend.experiment
+        wandb.log({'iter': step, **{name: wandb.Histogram(values)
+                                    for name, values in histograms.items()}})
+    else:
+        raise TypeError(f'{type(backend).__name__} takes no histograms: '
+                        f'expected one of {HISTOGRAM_BACKENDS}')

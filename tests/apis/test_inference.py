@@ -13,6 +13,7 @@ from mmengine.runner import save_checkpoint
 from segkit.apis import (find_images, inference, init_model, model_palette,
                          output_paths, render_mask, save_prediction)
 from segkit.registry import DATASETS
+from segkit.utils import MissingPathError
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
 QUICK = str(CONFIGS / 'unet_camvid_quick.py')
@@ -50,6 +51,16 @@ def test_init_model_loads_weights_meta_and_config(checkpoint, model):
     assert model.dataset_meta == META
     assert model.cfg.model.backbone.base_channels == 4
     assert not model.training
+
+
+def test_init_model_names_a_missing_checkpoint_in_one_line(tmp_path):
+    missing = tmp_path / 'best_mIoU_iter_800.pth'
+    with pytest.raises(MissingPathError) as error:
+        init_model(QUICK, str(missing), cfg_options=TINY)
+    message = str(error.value)
+    assert message.startswith(f'checkpoint not found: {missing}: expected a '
+                              '.pth file that tools/train.py wrote')
+    assert '\n' not in message
 
 
 def test_init_model_refuses_weights_of_another_architecture(checkpoint):

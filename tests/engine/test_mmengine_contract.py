@@ -76,7 +76,8 @@ def test_runner_exposes_load_from_and_train_loop(make_runner, tmp_path):
 
 
 def test_visualizer_keeps_backends_in_a_dict():
-    # SegLocalVisualizer.add_panel sends panels to self._vis_backends.
+    # SegLocalVisualizer.add_panel sends panels to self._vis_backends;
+    # HistogramHook picks the TensorBoard and W&B backends from it.
     visualizer = Visualizer(name='contract_test', save_dir=None)
     assert isinstance(getattr(visualizer, '_vis_backends', None), dict)
 
