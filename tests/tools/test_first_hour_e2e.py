@@ -91,7 +91,7 @@ def test_misspelt_key_is_refused_before_anything_is_built(clone):
         clone, 'tools/train.py', config, '--cfg-options',
         'train_cfg.max_iter=30')) == [
             f'error: --cfg-options train_cfg.max_iter: train_cfg '
-            f'(IterBasedTrainLoop) of {config} has no key \'max_iter\'; did '
+            f'(TimeBudgetTrainLoop) of {config} has no key \'max_iter\'; did '
             "you mean 'train_cfg.max_iters'?"]
 
 
