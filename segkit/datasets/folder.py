@@ -9,7 +9,7 @@ from segkit.registry import DATASETS
 from segkit.utils import (ConfigValueError, DataError, MissingPathError,
                           listing)
 from .base import BaseSegDataset
-from .transforms.label_maps import check_label_map
+from .transforms.label_maps import BINARY_LABEL_MAP, check_label_map
 
 
 def read_stems(path: str) -> List[str]:
@@ -60,6 +60,14 @@ class FolderSegDataset(BaseSegDataset):
     making the membrane, the structure the challenge scores, class 1, the
     foreground of binary losses and metrics.
 
+    With two classes, no ``label_map`` and ``ignore_index=255``, masks read
+    as binary masks: 0 is class 0, and 1 or 255 class 1 (``label_map``
+    ``{0: 0, 1: 1, 255: 1}``, as Carvana's), since 0/255 is how most binary
+    masks are saved and reading 255 as ``ignore_index`` would leave nothing
+    to learn. ``default_label_map`` is then ``True``, and ``DataCheckHook``
+    says so in the run's log when the masks hold 255. Binary masks whose
+    255 marks void pixels need ``label_map={0: 0, 1: 1}``.
+
     Args:
         data_root, data_prefix, img_suffix, seg_map_suffix, ignore_index:
             as :class:`BaseSegDataset`.
@@ -68,7 +76,8 @@ class FolderSegDataset(BaseSegDataset):
         label_map: raw mask value (0..65535) -> class id, e.g.
             ``{255: 0, 0: 1}``. Values not in it load as ``ignore_index``
             (so an unexpected value is void, never a wrong class). ``None``:
-            the mask values are the class ids.
+            the mask values are the class ids, or, for two classes, the
+            binary reading above.
         split_file: text file of sample names (image file names without
             ``img_suffix``), one per line, relative to ``data_root`` unless
             absolute; only those samples are used, and a name with no image
@@ -100,7 +109,10 @@ class FolderSegDataset(BaseSegDataset):
                     f'there are {len(classes)} classes {tuple(classes)}: '
                     f'expected ids below {len(classes)} or ignore_index '
                     f'{ignore_index}')
-        self.label_map = label_map
+        self.default_label_map = (label_map is None and len(classes) == 2
+                                  and ignore_index == 255)
+        self.label_map = (dict(BINARY_LABEL_MAP) if self.default_label_map
+                          else label_map)
         self.split_file = (None if split_file is None else
                            osp.join(os.fspath(data_root), split_file))
         self.mat_key = mat_key
