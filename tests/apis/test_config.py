@@ -98,7 +98,7 @@ def test_a_dataset_key_the_new_type_does_not_take_is_one_line(
     assert message.startswith(
         f"{path}: train_dataloader.dataset has split='train', which "
         "FolderSegDataset does not take; did you mean 'split_file'? it takes "
-        'data_root, metainfo, label_map, split_file, ')
+        'data_root, metainfo, label_map, mat_key, ignore_index, ')
     assert message.endswith('dataset=dict(_delete_=True, type=..., ...)')
 
 
