@@ -25,6 +25,15 @@ def isbi_copy(root: Path, isbi_root: Path, count: int = 4) -> Path:
     return root
 
 
+def refusal(dataset, split: str) -> str:
+    """The message check_masks refuses ``dataset`` with: one line."""
+    with pytest.raises(DataError) as error:
+        check_masks(dataset, split)
+    message = str(error.value)
+    assert '\n' not in message
+    return message
+
+
 def test_0_255_masks_of_two_classes_read_255_as_foreground_and_say_so(
         tmp_path, isbi_root):
     root = isbi_copy(tmp_path, isbi_root)
@@ -40,12 +49,8 @@ def test_0_255_masks_of_two_classes_read_255_as_foreground_and_say_so(
 def test_0_255_masks_of_more_classes_are_refused_with_the_label_map(
         tmp_path, isbi_root):
     root = isbi_copy(tmp_path, isbi_root)
-    dataset = FolderSegDataset(root, metainfo=dict(classes=('a', 'b', 'c')),
-                               **FOLDER)
-    with pytest.raises(DataError) as error:
-        check_masks(dataset, 'train')
-    message = str(error.value)
-    assert '\n' not in message
+    message = refusal(FolderSegDataset(
+        root, metainfo=dict(classes=('a', 'b', 'c')), **FOLDER), 'train')
     assert message.startswith('train masks hold only 0 and 255 (all 4 read, '
                               'e.g. 0')
     assert message.endswith('.png), and 255 is ignore_index: every pixel '
@@ -78,17 +83,13 @@ def test_values_no_class_stands_for_are_refused_with_the_fix(tmp_path):
         cv2.imwrite(str(tmp_path / 'images' / f'{name}.png'), levels)
         cv2.imwrite(str(tmp_path / 'labels' / f'{name}.png'), levels)
     classes = dict(metainfo=dict(classes=('x', 'y', 'z')), **FOLDER)
-    with pytest.raises(DataError) as error:
-        check_masks(FolderSegDataset(tmp_path, **classes), 'train')
-    assert str(error.value) == (
+    assert refusal(FolderSegDataset(tmp_path, **classes), 'train') == (
         'train masks hold value 128 (e.g. in a.png) that are no class id of '
         "the 3 classes ('x', 'y', 'z'): they would load as ignore_index, "
         'never learnt or scored; expected ids 0..2 or 255 (ignore_index): '
         'set label_map={0: 0, 128: 1, 255: 2}')
-    with pytest.raises(DataError) as error:
-        check_masks(FolderSegDataset(tmp_path, label_map={0: 0, 255: 1},
-                                     **classes), 'val')
-    assert str(error.value) == (
+    assert refusal(FolderSegDataset(tmp_path, label_map={0: 0, 255: 1},
+                                    **classes), 'val') == (
         'val masks hold value 128 (e.g. in a.png) that label_map {0: 0, '
         '255: 1} does not map: they would load as ignore_index, never '
         'learnt or scored; map each to a class id, or to 255 to ignore it '
@@ -125,12 +126,8 @@ def test_colours_missing_from_class_dict_are_refused_naming_them(
     rows = (camvid_sample_root / 'class_dict.csv').read_text().splitlines()
     without_road = '\n'.join(r for r in rows if not r.startswith('Road'))
     root = camvid_copy(tmp_path, camvid_sample_root, without_road)
-    dataset = CamVidDataset(root, data_prefix=dict(
-        img_path='val', seg_map_path='val_labels'))
-    with pytest.raises(DataError) as error:
-        check_masks(dataset, 'val')
-    message = str(error.value)
-    assert '\n' not in message
+    message = refusal(CamVidDataset(root, data_prefix=dict(
+        img_path='val', seg_map_path='val_labels')), 'val')
     assert message.startswith('val masks hold colour (128, 64, 128) (e.g. '
                               'in 0016E5_0')
     assert message.endswith(
