@@ -133,9 +133,11 @@ def _refuse_unmapped(stats: SplitStats, dataset: BaseSegDataset, info: dict,
     label_map = info.get('label_map')
     if label_map is not None:
         fixed = {**label_map, **{u.value: ignore for u in unmapped}}
+        whose = (f" ({type(dataset).__name__}'s default for 2 classes)"
+                 if getattr(dataset, 'default_label_map', False) else '')
         raise DataError(
-            f'{what} label_map {label_map} does not map: {lost}; map each to '
-            f'a class id, or to {ignore} to ignore it on purpose: '
+            f'{what} label_map {label_map}{whose} does not map: {lost}; map '
+            f'each to a class id, or to {ignore} to ignore it on purpose: '
             f'label_map={_dict_text(fixed)}')
     classes = stats.classes
     seen = sorted(stats.value_pixels)

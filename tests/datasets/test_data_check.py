@@ -97,6 +97,13 @@ def test_values_no_class_stands_for_are_refused_with_the_fix(tmp_path):
     assert not check_masks(FolderSegDataset(
         tmp_path, label_map={0: 0, 128: 1, 255: 2}, **classes),
         'train').warnings
+    binary = dict(classes, metainfo=dict(classes=('bg', 'fg')))
+    assert refusal(FolderSegDataset(tmp_path, **binary), 'train') == (
+        'train masks hold value 128 (e.g. in a.png) that label_map {0: 0, '
+        "1: 1, 255: 1} (FolderSegDataset's default for 2 classes) does not "
+        'map: they would load as ignore_index, never learnt or scored; map '
+        'each to a class id, or to 255 to ignore it on purpose: '
+        'label_map={0: 0, 1: 1, 255: 1, 128: 255}')
 
 
 def test_0_1_255_masks_read_by_the_binary_default_are_warned(tmp_path):
