@@ -63,6 +63,10 @@ custom_hooks = [
     dict(type='CheckpointFitHook'),
     # Samples replaced under on_bad_sample='skip', counted in the log.
     dict(type='BadSampleHook'),
+    # Before the first iteration, a sample of the masks: values or colours
+    # that map to no class stop the run naming the fix; absent classes and
+    # almost wholly ignored first batches are warned.
+    dict(type='DataCheckHook'),
 ]
 
 # deterministic=True: deterministic cuDNN and torch algorithms only (slower

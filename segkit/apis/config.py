@@ -13,8 +13,8 @@ from mmengine.logging import MMLogger, print_log
 
 from segkit.utils import ConfigValueError, MissingPathError
 from .cli import add_debug_arg, add_override_arg
-from .config_keys import (ConfigKeyError, check_override_key,
-                          check_override_values)
+from .config_keys import (ConfigKeyError, check_dataset_keys,
+                          check_override_key, check_override_values)
 from .data_roots import DATALOADERS, move_data_root, settle_data_root
 from .run_length import (describe_scaling, drop_time_budget,
                          scale_run_length)
@@ -61,7 +61,8 @@ def load_config(path: str,
     (:mod:`segkit.apis.data_roots`). ``train_cfg.max_iters=N`` scales the
     schedule with it, and fixes the length of a time-budgeted config
     (:mod:`segkit.apis.run_length`); the other overrides are merged after,
-    so theirs are the final values.
+    so theirs are the final values. Then every dataloader's dataset keys,
+    the file's own included, are checked against what its type takes.
     The work dir defaults to ``work_dirs/<config name>``. Where CUDA is
     available, dataloaders pin memory and the model's data preprocessor
     copies batches to the GPU without blocking, unless the config says
@@ -77,6 +78,7 @@ def load_config(path: str,
     if isinstance(preprocessor, dict):
         preprocessor.setdefault('non_blocking', cuda)
     apply_overrides(cfg, cfg_options, path, check_data)
+    check_dataset_keys(cfg, path)
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir

@@ -12,6 +12,11 @@ through ``**kwargs`` to the parent classes and into config dataclasses
 itself says how their ``type`` resolves in its ``config_types``
 (``Albu``'s ``transforms`` are albumentations classes). Where nothing is
 known about a place, any key passes.
+
+The dataloaders' datasets are checked once more after the merge
+(:func:`check_dataset_keys`), keys of the config file included: a config
+that inherits another and changes the dataset's ``type`` keeps the keys the
+old type took, which the new one would refuse with a ``TypeError``.
 """
 import dataclasses
 import difflib
@@ -24,6 +29,7 @@ from torch.utils.data import DataLoader
 
 from segkit.utils import ConfigValueError, SegkitUserError
 from .component_args import accepted_params, registered_names, resolve_type
+from .data_roots import DATALOADERS
 
 # The keys an error message lists when none is close to the misspelt one.
 MAX_SHOWN = 12
@@ -239,6 +245,45 @@ def _check_value(value: Any, node: Any, place: Place, dotted_key: str,
                  Place(types=place.types))
         _check_value(item, (kept or {}).get(key), child,
                      f'{dotted_key}.{key}', path)
+
+
+def check_dataset_keys(cfg: Config, path: str) -> None:
+    """Refuse a key that a dataloader's dataset (or a dataset it wraps, as
+    ``RepeatDataset`` and ``ConcatDataset`` do) does not take.
+
+    Args:
+        cfg: The merged config.
+        path: The config file, for messages.
+
+    Raises:
+        ConfigKeyError: naming the key, the dataset's type, the closest key
+            it takes and the keys it takes.
+    """
+    for name in DATALOADERS:
+        _check_dataset((cfg.get(name) or {}).get('dataset'),
+                       f'{name}.dataset', path)
+
+
+def _check_dataset(node: Any, where: str, path: str) -> None:
+    if not isinstance(node, dict):
+        return
+    target = resolve_type(node.get('type'))
+    params, complete = (accepted_params(target) if target is not None else
+                        ({}, False))
+    unknown = [key for key in node if key not in params
+               and key not in ('type', '_delete_')] if complete else []
+    if unknown:
+        key, name = unknown[0], node['type']
+        close = difflib.get_close_matches(key, list(params), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ''
+        raise ConfigKeyError(
+            f'{path}: {where} has {key}={node[key]!r}, which {name} does not '
+            f'take; {hint}it takes {", ".join(params)}. Remove it, or, if '
+            'a _base_ config sets it, replace the inherited dataset whole: '
+            "dataset=dict(_delete_=True, type=..., ...)")
+    _check_dataset(node.get('dataset'), f'{where}.dataset', path)
+    for index, child in enumerate(node.get('datasets') or ()):
+        _check_dataset(child, f'{where}.datasets.{index}', path)
 
 
 def _check_type(type_name: Any, dotted_key: str,

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from segkit.datasets.csv_table import write_csv
+from segkit.datasets.inspect_folder import IMAGE_EXTENSIONS
 from segkit.datasets.rle import CSV_HEADER, rle_encode
 from segkit.models import BaseSegmentor
 from segkit.structures import SegDataSample
@@ -20,8 +21,6 @@ from segkit.visualization.palette import paint
 
 # The submission format: one csv for all images, not a mask per image.
 RLE_FORMAT = 'rle'
-# Lower-case suffixes a folder or glob INPUT is searched for.
-IMAGE_EXTENSIONS = ('.bmp', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
 OUTPUT_FORMATS = ('index', 'color', 'overlay')
 # Weight of the colour mask in an overlay.
 OVERLAY_ALPHA = 0.5

@@ -10,7 +10,8 @@ file: 0/255 masks whose 255 is the foreground, a colour missing from
 import os.path as osp
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 from PIL import Image
@@ -49,8 +50,9 @@ class SplitStats:
 
     ``class_pixels``, ``class_images`` and ``class_image_pixels`` hold, per
     class, its pixels, the images it appears in and the pixels of those
-    images; ``void_pixels`` and ``unmapped_pixels`` the pixels that map to
-    no class, which ``raw_values`` lists by value.
+    images; ``raw_values`` the values that map to no class, void or
+    unmapped; ``value_pixels`` the pixels of every raw value as stored
+    (``(r, g, b)`` for colour masks), mapped or not.
     """
     classes: Tuple[str, ...]
     palette: List[List[int]]
@@ -61,6 +63,7 @@ class SplitStats:
     class_images: np.ndarray = None
     class_image_pixels: np.ndarray = None
     raw_values: Dict[Any, RawValueCount] = field(default_factory=dict)
+    value_pixels: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         for name in ('class_pixels', 'class_images', 'class_image_pixels'):
@@ -133,14 +136,21 @@ def _shown_value(value: int, colour: bool) -> RawValue:
             int(value))
 
 
-def analyze_split(dataset: BaseSegDataset) -> SplitStats:
-    """Count every mask of ``dataset`` (built with any pipeline, which is
-    not run) as its loader would map it.
+def analyze_split(
+        dataset: BaseSegDataset,
+        indices: Optional[Iterable[int]] = None,
+        stop_when: Optional[Callable[[SplitStats], bool]] = None
+) -> SplitStats:
+    """Count the masks of ``dataset`` (built with any pipeline, which is
+    not run) as its loader would map them.
 
     Args:
         dataset: A segkit dataset; its data infos say how masks are decoded
             (palette, label_map, RLE). CamVid's ``void_palette`` marks
             colours that are void on purpose.
+        indices: The samples to count, in this order; all by default.
+        stop_when: Called after each mask; counting stops once it returns
+            ``True``.
 
     Returns:
         The counts. Errors name the file, as in training: an unreadable
@@ -150,7 +160,7 @@ def analyze_split(dataset: BaseSegDataset) -> SplitStats:
     stats = SplitStats(classes, [list(c) for c in
                                  dataset.metainfo.get('palette') or []])
     void_codes = [rgb_code(c) for c in getattr(dataset, 'void_palette', ())]
-    for index in range(len(dataset)):
+    for index in range(len(dataset)) if indices is None else indices:
         info = dict(dataset.get_data_info(index))
         try:
             with Image.open(info['img_path']) as image:
@@ -173,6 +183,8 @@ def analyze_split(dataset: BaseSegDataset) -> SplitStats:
         stats.sizes[(height, width)] += 1
         stats.total_pixels += raw.size
         values, counts = np.unique(raw, return_counts=True)
+        stats.value_pixels.update({_shown_value(v, colour): c for v, c in
+                                   zip(values.tolist(), counts.tolist())})
         mapped = _value_classes(values, info, len(classes), void_codes)
         is_class = mapped >= 0
         per_class = np.bincount(mapped[is_class], counts[is_class],
@@ -188,6 +200,8 @@ def analyze_split(dataset: BaseSegDataset) -> SplitStats:
                                      'void' if cls == VOID else 'unmapped'))
             entry.pixels += count
             entry.files.append(osp.basename(name))
+        if stop_when is not None and stop_when(stats):
+            break
     return stats
 
 

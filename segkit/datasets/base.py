@@ -13,8 +13,8 @@ from mmengine.structures import BaseDataElement
 
 from segkit.registry import DATASETS, TRANSFORMS
 from segkit.structures import SKIPPED_SAMPLES_KEY
-from segkit.utils import (ConfigValueError, MissingPathError, listing,
-                          printable)
+from segkit.utils import (ConfigValueError, DataError, MissingPathError,
+                          listing, printable)
 
 BAD_SAMPLE_POLICIES = ('raise', 'skip')
 # Errors of bad data (unreadable, corrupt, wrong size or format), which
@@ -27,6 +27,31 @@ class DataPrefix(TypedDict, total=False):
     ``data_root`` (``--cfg-options`` checks overrides against these keys)."""
     img_path: str
     seg_map_path: str
+
+
+def read_stems(path: str) -> List[str]:
+    """Sample names in a split file, one per line; blank lines and
+    surrounding spaces are skipped. ``FileNotFoundError``/``ValueError``
+    naming the file for a missing or empty file or a repeated name (a
+    repeat would weigh that sample twice)."""
+    if not osp.isfile(path):
+        raise MissingPathError(f'split_file {path!r} does not exist')
+    stems: List[str] = []
+    lines: Dict[str, int] = {}
+    with open(path, encoding='utf-8-sig') as f:
+        for line, text in enumerate(f, 1):
+            stem = text.strip()
+            if not stem:
+                continue
+            if stem in lines:
+                raise DataError(f'{path}, line {line}: {stem!r} is already '
+                                f'listed on line {lines[stem]}')
+            lines[stem] = line
+            stems.append(stem)
+    if not stems:
+        raise DataError(f'split_file {path} lists no samples: expected one '
+                        'image name (without suffix) per line')
+    return stems
 
 
 def check_dir(path: str, what: str) -> None:
@@ -87,6 +112,10 @@ class BaseSegDataset(BaseDataset):
             mask folders. Both ``data_root`` by default.
         img_suffix: End of every image file name, e.g. ``'.jpg'``.
         seg_map_suffix: End of every mask file name, e.g. ``'_mask.png'``.
+        split_file: Text file of sample names (image file names without
+            ``img_suffix``), one per line, relative to ``data_root`` unless
+            absolute; only those samples are used, and a name with no image
+            is an error.
         ignore_index: Class value of void pixels, left out of loss and
             metrics.
         on_bad_sample: ``'raise'``: a file that cannot be loaded raises an
@@ -102,6 +131,7 @@ class BaseSegDataset(BaseDataset):
                  data_prefix: Optional[DataPrefix] = None,
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
+                 split_file: Optional[str] = None,
                  ignore_index: int = 255,
                  on_bad_sample: str = 'raise',
                  metainfo: Optional[dict] = None,
@@ -131,6 +161,8 @@ class BaseSegDataset(BaseDataset):
                 "bad one; expected on_bad_sample='raise' here")
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
+        self.split_file = (None if split_file is None else
+                           osp.join(data_root, split_file))
         self.ignore_index = ignore_index
         self.on_bad_sample = on_bad_sample
         # This process's skips not yet attached to a loaded sample, and the
@@ -202,11 +234,29 @@ class BaseSegDataset(BaseDataset):
                 listing(no_image))
         return [(images[s], masks[s]) for s in sorted(images)]
 
+    def split_pairs(
+            self, pairs: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
+        """The pairs of ``split_file``'s samples, sorted by name, or all of
+        ``pairs``; :class:`~segkit.utils.DataError` naming the names with
+        no image."""
+        if self.split_file is None:
+            return pairs
+        wanted = read_stems(self.split_file)
+        by_stem = {self.stem(img): (img, seg) for img, seg in pairs}
+        unknown = [s for s in wanted if s not in by_stem]
+        if unknown:
+            raise DataError(
+                f'{len(unknown)} name(s) in {self.split_file} have no image '
+                f"{'<name>' + self.img_suffix} in "
+                f"{self.data_prefix['img_path']!r}:" + listing(unknown))
+        return [by_stem[s] for s in sorted(wanted)]
+
     def load_data_list(self) -> List[dict]:
-        """One data info per image/mask pair (see the class docstring)."""
+        """One data info per image/mask pair of the split (see the class
+        docstring)."""
         info = self.loader_info()
         return [dict(img_path=img, seg_map_path=seg, seg_fields=[], **info)
-                for img, seg in self.find_pairs()]
+                for img, seg in self.split_pairs(self.find_pairs())]
 
     def prepare_data(self, idx: int) -> Any:
         """The pipeline's output for sample ``idx``; under ``'skip'``,

@@ -9,6 +9,7 @@ from segkit.registry import DATASETS
 from segkit.utils import ConfigValueError, DataError, listing
 from .base import BaseSegDataset
 from .rle import read_rle_csv
+from .transforms.label_maps import BINARY_LABEL_MAP
 
 SPLITS = ('train', 'val', 'all')
 MASK_SOURCES = ('gif', 'rle')
@@ -85,7 +86,6 @@ class CarvanaDataset(BaseSegDataset):
 
     METAINFO = dict(classes=('background', 'car'),
                     palette=[[0, 0, 0], [0, 255, 0]])
-    BINARY_LABEL_MAP = {0: 0, 1: 1, 255: 1}
 
     def __init__(self,
                  data_root: Union[str, os.PathLike],
@@ -132,7 +132,7 @@ class CarvanaDataset(BaseSegDataset):
         already."""
         info = super().loader_info()
         if self.mask_source == 'gif':
-            info['label_map'] = dict(self.BINARY_LABEL_MAP)
+            info['label_map'] = dict(BINARY_LABEL_MAP)
         return info
 
     def car_id(self, img_path: str) -> str:

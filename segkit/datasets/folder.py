@@ -1,40 +1,12 @@
 """Any image/index-mask folder pair, described by a config instead of a
 dataset class."""
 import os
-import os.path as osp
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Optional, Union
 
 from segkit.registry import DATASETS
-
-from segkit.utils import (ConfigValueError, DataError, MissingPathError,
-                          listing)
+from segkit.utils import ConfigValueError
 from .base import BaseSegDataset
-from .transforms.label_maps import check_label_map
-
-
-def read_stems(path: str) -> List[str]:
-    """Sample names in a split file, one per line; blank lines and
-    surrounding spaces are skipped. ``FileNotFoundError``/``ValueError``
-    naming the file for a missing or empty file or a repeated name (a
-    repeat would weigh that sample twice)."""
-    if not osp.isfile(path):
-        raise MissingPathError(f'split_file {path!r} does not exist')
-    stems: List[str] = []
-    lines: Dict[str, int] = {}
-    with open(path, encoding='utf-8-sig') as f:
-        for line, text in enumerate(f, 1):
-            stem = text.strip()
-            if not stem:
-                continue
-            if stem in lines:
-                raise DataError(f'{path}, line {line}: {stem!r} is already '
-                                f'listed on line {lines[stem]}')
-            lines[stem] = line
-            stems.append(stem)
-    if not stems:
-        raise DataError(f'split_file {path} lists no samples: expected one '
-                        'image name (without suffix) per line')
-    return stems
+from .transforms.label_maps import BINARY_LABEL_MAP, check_label_map
 
 
 @DATASETS.register_module()
@@ -60,28 +32,32 @@ class FolderSegDataset(BaseSegDataset):
     making the membrane, the structure the challenge scores, class 1, the
     foreground of binary losses and metrics.
 
+    With two classes, no ``label_map`` and ``ignore_index=255``, masks read
+    as binary masks: 0 is class 0, and 1 or 255 class 1 (``label_map``
+    ``{0: 0, 1: 1, 255: 1}``, as Carvana's), since 0/255 is how most binary
+    masks are saved and reading 255 as ``ignore_index`` would leave nothing
+    to learn. ``default_label_map`` is then ``True``, and ``DataCheckHook``
+    says so in the run's log when the masks hold 255. Binary masks whose
+    255 marks void pixels need ``label_map={0: 0, 1: 1}``.
+
     Args:
-        data_root, data_prefix, img_suffix, seg_map_suffix, ignore_index:
-            as :class:`BaseSegDataset`.
+        data_root, ignore_index: as :class:`BaseSegDataset`.
         metainfo: must hold ``classes`` (class i is named ``classes[i]``);
             ``palette`` (RGB per class) is used for visualisation.
         label_map: raw mask value (0..65535) -> class id, e.g.
             ``{255: 0, 0: 1}``. Values not in it load as ``ignore_index``
             (so an unexpected value is void, never a wrong class). ``None``:
-            the mask values are the class ids.
-        split_file: text file of sample names (image file names without
-            ``img_suffix``), one per line, relative to ``data_root`` unless
-            absolute; only those samples are used, and a name with no image
-            is an error.
+            the mask values are the class ids, or, for two classes, the
+            binary reading above.
         mat_key: the variable holding the mask in ``.mat`` masks.
-        **kwargs: the rest of :class:`BaseSegDataset`'s arguments.
+        **kwargs: the rest of :class:`BaseSegDataset`'s arguments
+            (``data_prefix``, the suffixes, ``split_file``, ...).
     """
 
     def __init__(self,
                  data_root: Union[str, os.PathLike],
                  metainfo: Optional[dict] = None,
                  label_map: Optional[Dict[int, int]] = None,
-                 split_file: Optional[str] = None,
                  mat_key: Optional[str] = None,
                  ignore_index: int = 255,
                  **kwargs) -> None:
@@ -100,9 +76,10 @@ class FolderSegDataset(BaseSegDataset):
                     f'there are {len(classes)} classes {tuple(classes)}: '
                     f'expected ids below {len(classes)} or ignore_index '
                     f'{ignore_index}')
-        self.label_map = label_map
-        self.split_file = (None if split_file is None else
-                           osp.join(os.fspath(data_root), split_file))
+        self.default_label_map = (label_map is None and len(classes) == 2
+                                  and ignore_index == 255)
+        self.label_map = (dict(BINARY_LABEL_MAP) if self.default_label_map
+                          else label_map)
         self.mat_key = mat_key
         super().__init__(data_root=data_root, metainfo=metainfo,
                          ignore_index=ignore_index, **kwargs)
@@ -115,18 +92,3 @@ class FolderSegDataset(BaseSegDataset):
         if self.mat_key is not None:
             info['mat_key'] = self.mat_key
         return info
-
-    def find_pairs(self) -> List[Tuple[str, str]]:
-        """The pairs of ``split_file``'s samples, or all of them."""
-        pairs = super().find_pairs()
-        if self.split_file is None:
-            return pairs
-        wanted = read_stems(self.split_file)
-        by_stem = {self.stem(img): (img, seg) for img, seg in pairs}
-        unknown = [s for s in wanted if s not in by_stem]
-        if unknown:
-            raise DataError(
-                f'{len(unknown)} name(s) in {self.split_file} have no image '
-                f"{'<name>' + self.img_suffix} in "
-                f"{self.data_prefix['img_path']!r}:" + listing(unknown))
-        return [by_stem[s] for s in sorted(wanted)]

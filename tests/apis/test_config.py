@@ -71,3 +71,49 @@ def test_pin_memory_the_user_sets_is_kept(monkeypatch):
     cfg = load_config(QUICK, {'val_dataloader.pin_memory': True})
     assert cfg.val_dataloader.pin_memory is True
     assert cfg.train_dataloader.pin_memory is False
+
+
+def _inheriting_config(tmp_path: Path, dataset: str) -> str:
+    """A user's config that inherits the Carvana quick config and points
+    its training set at an ISBI-like folder."""
+    path = tmp_path / 'mine.py'
+    configs = Path(QUICK).parent
+    path.write_text(
+        f"_base_ = '{configs / 'unet_carvana_quick.py'}'\n"
+        f'train_dataloader = dict(dataset={dataset})\n')
+    return str(path)
+
+
+def test_a_dataset_key_the_new_type_does_not_take_is_one_line(
+        tmp_path, isbi_root):
+    """The issue's first try: the inherited split='train' reached
+    FolderSegDataset.__init__ as a TypeError under a long traceback."""
+    path = _inheriting_config(
+        tmp_path, f"dict(type='FolderSegDataset', data_root='{isbi_root}', "
+        "metainfo=dict(classes=('bg', 'fg')))")
+    with pytest.raises(ConfigKeyError) as error:
+        load_config(path, check_data=False)
+    message = str(error.value)
+    assert '\n' not in message
+    assert message.startswith(
+        f"{path}: train_dataloader.dataset has split='train', which "
+        "FolderSegDataset does not take; did you mean 'split_file'? it takes "
+        'data_root, metainfo, label_map, mat_key, ignore_index, ')
+    assert message.endswith('dataset=dict(_delete_=True, type=..., ...)')
+
+
+def test_a_replaced_dataset_and_a_wrapped_one_are_checked(tmp_path,
+                                                          isbi_root):
+    folder = (f"type='FolderSegDataset', data_root='{isbi_root}', "
+              "metainfo=dict(classes=('bg', 'fg'))")
+    cfg = load_config(_inheriting_config(
+        tmp_path, f'dict(_delete_=True, {folder})'), check_data=False)
+    assert 'split' not in cfg.train_dataloader.dataset
+    with pytest.raises(ConfigKeyError, match=r'train_dataloader\.dataset\.'
+                       r"dataset has lable_map=\{0: 1\}, which "
+                       r"FolderSegDataset does not take; did you mean "
+                       r"'label_map'\?"):
+        load_config(_inheriting_config(
+            tmp_path, "dict(_delete_=True, type='RepeatDataset', times=2, "
+            f'dataset=dict({folder}, lable_map={{0: 1}}))'),
+            check_data=False)

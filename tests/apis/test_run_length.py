@@ -119,6 +119,13 @@ def test_quick_configs_train_for_minutes_until_the_length_is_set():
             both.train_cfg.max_iters) == ('TimeBudgetTrainLoop', 2, 20)
 
 
+@pytest.mark.parametrize('config', sorted(
+    p.name for p in Path(QUICK).parent.glob('*_quick.py')))
+def test_every_quick_config_has_a_15_minute_budget(config):
+    train_cfg = load_config(str(Path(QUICK).with_name(config))).train_cfg
+    assert (train_cfg.type, train_cfg.minutes) == ('TimeBudgetTrainLoop', 15)
+
+
 def test_minutes_fit_any_iteration_based_config():
     cfg = load_config(str(Path(QUICK).with_name('unet_camvid.py')))
     set_time_budget(cfg, 30)

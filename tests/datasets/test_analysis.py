@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.datasets import CamVidDataset, CarvanaDataset, FolderSegDataset
+from segkit.datasets import (BaseSegDataset, CamVidDataset, CarvanaDataset,
+                             FolderSegDataset)
 from segkit.datasets.analysis import (analyze_split, format_analysis,
                                       split_warnings)
 from segkit.datasets.class_weights import (compute_class_weights,
@@ -74,7 +75,9 @@ def test_binary_0_255_masks_are_caught_and_fixed_by_a_label_map(tmp_path):
     mask = np.zeros((6, 6), np.uint8)
     mask[:2] = 255
     root = _folder(tmp_path, dict(m0=mask, m1=mask))
-    wrong = analyze_split(_folder_dataset(root, ('bg', 'fg')))
+    wrong = analyze_split(BaseSegDataset(
+        data_root=str(root), metainfo=dict(classes=('bg', 'fg')),
+        data_prefix=dict(img_path='images', seg_map_path='labels')))
     warnings = split_warnings(wrong)
     assert "class 'fg' appears in no image of this split" in warnings
     assert any('label_map={0: 0, 255: 1}' in w for w in warnings)
@@ -83,6 +86,9 @@ def test_binary_0_255_masks_are_caught_and_fixed_by_a_label_map(tmp_path):
                                           label_map={0: 0, 255: 1}))
     assert right.class_pixels.tolist() == [48, 24]
     assert not right.raw_values and not split_warnings(right)
+    # FolderSegDataset reads 2-class masks so without a label_map
+    by_default = analyze_split(_folder_dataset(root, ('bg', 'fg')))
+    assert by_default.class_pixels.tolist() == [48, 24]
 
 
 def test_colours_missing_from_class_dict_are_listed_apart_from_void(

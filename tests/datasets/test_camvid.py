@@ -148,6 +148,21 @@ def test_sequences_and_indices_compose(camvid_sample_root):
     assert sample_sequences(ds) == ['0016E5'] * 2
 
 
+def test_a_split_file_selects_frames_by_name(camvid_sample_root, tmp_path):
+    """Every segkit dataset takes split_file (make_config's colour-mask
+    configs split so), after its own selection."""
+    names = ['0006R0_f01920', '0001TP_007290']
+    (tmp_path / 'val.txt').write_text('\n'.join(names) + '\n')
+    ds = CamVidDataset(camvid_sample_root, split_file=str(tmp_path /
+                                                          'val.txt'))
+    assert [Path(ds.get_data_info(i)['img_path']).stem
+            for i in range(len(ds))] == sorted(names)
+    with pytest.raises(ValueError, match=r"1 name\(s\) in .*val.txt have "
+                       r"no image <name>.png in '.*train'"):
+        CamVidDataset(camvid_sample_root, sequences='0001TP',
+                      split_file=str(tmp_path / 'val.txt'))
+
+
 def test_sequence_without_frames_names_the_folder_and_what_is_there(
         camvid_sample_root):
     with pytest.raises(ConfigValueError) as error:

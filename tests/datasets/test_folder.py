@@ -131,10 +131,38 @@ def test_label_map_checked_against_classes(tmp_path):
 
 def test_without_label_map_values_are_classes(tmp_path):
     root = make_folder(tmp_path, ['01'], values=(0, 1, 2, 1))
-    ds = FolderSegDataset(root, **{**ISBI, 'label_map': None})
+    ds = FolderSegDataset(root, **{**ISBI, 'label_map': None,
+                                   'metainfo': dict(classes=('a', 'b', 'c'))})
     assert 'label_map' not in ds.get_data_info(0)
+    assert not ds.default_label_map
     assert LoadSegMap()(ds.get_data_info(0))['gt_seg_map'].tolist() == \
         [[0, 1], [2, 1]]
+
+
+@pytest.mark.parametrize('values,classes', [
+    ((0, 255, 255, 0), [[0, 1], [1, 0]]),  # 0/255: 255 is the foreground
+    ((0, 1, 1, 0), [[0, 1], [1, 0]]),  # 0/1 as they are
+    ((0, 1, 7, 255), [[0, 1], [255, 1]]),  # 7: no class, ignore_index
+])
+def test_two_classes_without_label_map_read_binary_masks(
+        tmp_path, values, classes):
+    root = make_folder(tmp_path, ['01'], values=values)
+    ds = FolderSegDataset(root, **{**ISBI, 'label_map': None})
+    assert ds.default_label_map
+    assert LoadSegMap()(ds.get_data_info(0))['gt_seg_map'].tolist() == \
+        classes
+
+
+def test_binary_default_only_without_label_map_and_with_255_void(tmp_path):
+    root = make_folder(tmp_path, ['01'], values=(0, 255, 1, 0))
+    kept = FolderSegDataset(root, **{**ISBI, 'label_map': {0: 0, 1: 1}})
+    assert not kept.default_label_map
+    assert LoadSegMap()(kept.get_data_info(0))['gt_seg_map'].tolist() == \
+        [[0, 255], [1, 0]]
+    other_void = FolderSegDataset(root, **{**ISBI, 'label_map': None,
+                                           'ignore_index': 100})
+    assert not other_void.default_label_map
+    assert 'label_map' not in other_void.get_data_info(0)
 
 
 def test_16_bit_mask_with_label_map(tmp_path):

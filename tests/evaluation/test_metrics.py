@@ -107,6 +107,24 @@ def test_absent_class_is_nan_and_left_out_of_the_means():
     })
 
 
+def test_a_class_only_predicted_scores_0_and_counts_as_in_mmseg():
+    """Issue 24's 'Animal 0.0000 0.0000 nan 0.0000': a class with no
+    ground-truth pixel that the model predicts somewhere. mmsegmentation
+    scores it the same way (IoU = intersect / union, union = the predicted
+    pixels > 0, so 0, and nanmean keeps it); only a class absent from both
+    is NaN and left out (test above)."""
+    # class 2 predicted once, never labelled; class 3 neither
+    result = run(IoUMetric(num_classes=4),
+                 [sample([[0, 0, 1, 2]], [[0, 0, 1, 1]])])
+    assert_close(result, {
+        'aAcc': 3 / 4,
+        'mIoU': (1 + 1 / 2 + 0) / 3,
+        'mDice': (1 + 2 / 3 + 0) / 3,
+        'mAcc': (1 + 1 / 2) / 2,
+        'IoU.0': 1.0, 'IoU.1': 1 / 2, 'IoU.2': 0.0, 'IoU.3': NAN,
+    })
+
+
 def test_nan_to_num_replaces_reported_nan_but_not_the_means():
     result = run(IoUMetric(num_classes=3, nan_to_num=0.0),
                  [sample([[0, 0, 1, 1]], [[0, 0, 0, 1]])])

@@ -5,6 +5,10 @@ from typing import Dict, Sequence, Tuple
 import cv2
 import numpy as np
 
+#: Binary masks, 0/1 or 0/255, to classes 0/1: how Carvana's GIF masks and a
+#: 2-class ``FolderSegDataset`` without a ``label_map`` read their masks.
+BINARY_LABEL_MAP = {0: 0, 1: 1, 255: 1}
+
 
 @functools.lru_cache(maxsize=4)
 def _palette_lut(palette: Tuple[Tuple[int, int, int], ...],

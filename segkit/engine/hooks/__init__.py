@@ -2,6 +2,7 @@ from .bad_sample_hook import BadSampleHook
 from .checkpoint_fit_hook import CheckpointFitHook
 from .checkpoint_hook import AtomicCheckpointHook
 from .console_hook import ConsoleHook
+from .data_check_hook import DataCheckHook
 from .histogram_hook import HistogramHook
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .num_class_check_hook import NumClassCheckHook
@@ -11,7 +12,7 @@ from .report_hook import ReportHook
 from .vis_hook import SegVisHook, configure_show_dir
 
 __all__ = ['AtomicCheckpointHook', 'BadSampleHook', 'CheckpointFitHook',
-           'ConsoleHook', 'EXIT_PREEMPTED', 'HistogramHook',
+           'ConsoleHook', 'DataCheckHook', 'EXIT_PREEMPTED', 'HistogramHook',
            'NonFiniteLossError', 'NonFiniteLossHook',
            'NumClassCheckHook', 'PREEMPTED_MARKER_ENV', 'PreemptionHook',
            'ReportHook', 'SegVisHook', 'TrainingPreempted',
