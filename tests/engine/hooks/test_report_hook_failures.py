@@ -17,7 +17,8 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 
-from segkit.engine.hooks import ReportHook
+from segkit.apis import ConfigKeyError, load_config
+from segkit.engine.hooks import ReportHook, configure_hook
 from segkit.evaluation import DiceMetric, IoUMetric
 from segkit.structures import SegDataSample
 from segkit.utils import ConfigValueError
@@ -201,3 +202,19 @@ def test_worst_must_be_a_count(worst):
                        r'>= 0 \(the number of worst test images to show; 0 '
                        r'for none\)'):
         ReportHook(worst=worst)
+
+
+def test_the_tools_set_worst_on_the_configs_report_hook():
+    config = str(Path(__file__).resolve().parents[3] / 'configs' /
+                 'unet_carvana_quick.py')
+    cfg = load_config(config)
+    [index] = [i for i, hook in enumerate(cfg.custom_hooks)
+               if hook.type == 'ReportHook']
+    configure_hook(cfg, 'ReportHook', worst=3)  # tools/test.py --worst 3
+    assert cfg.custom_hooks[index] == dict(type='ReportHook', worst=3)
+    assert len(load_config(config).custom_hooks) == len(cfg.custom_hooks)
+    # --cfg-options knows the argument, and its misspelling.
+    key = f'custom_hooks.{index}.worst'
+    assert load_config(config, {key: 0}).custom_hooks[index].worst == 0
+    with pytest.raises(ConfigKeyError, match=f"did you mean '{key}'"):
+        load_config(config, {f'custom_hooks.{index}.wrost': 0})
