@@ -13,10 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import DefaultScope
 from PIL import Image
 
+from segkit.apis import init_model, load_config
+from segkit.apis.cli import parse_override_value
 from segkit.datasets.rle import read_rle_csv, rle_decode
 from segkit.engine.optim import cpu_supports_bf16
+from segkit.registry import DATASETS
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
@@ -153,6 +158,70 @@ def test_test_tool_prints_and_writes_miou(camvid_unet):
     assert 'System environment' not in log  # in the log file only
 
 
+def predictions(config: str, checkpoint: Path, options: list) -> list:
+    """``(file name, prediction, ground truth)`` of each test image, the
+    model run in this process, image by image."""
+    cfg = load_config(config, {key: parse_override_value(value) for key, value
+                               in (o.split('=', 1) for o in options)})
+    model = init_model(cfg, str(checkpoint))
+    with DefaultScope.overwrite_default_scope('segkit'):
+        dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    found = []
+    for index in range(len(dataset)):
+        with torch.no_grad():
+            [sample] = model.test_step(pseudo_collate([dataset[index]]))
+        found.append((Path(sample.img_path).name,
+                      sample.pred_sem_seg.data[0].numpy(),
+                      sample.gt_sem_seg.data[0].numpy()))
+    return found
+
+
+def image_miou(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Mean IoU over the classes in the labelled truth or the prediction."""
+    labelled = truth != 255
+    ious = []
+    for c in np.union1d(pred[labelled], truth[labelled]):
+        p, t = (pred == c) & labelled, (truth == c) & labelled
+        ious.append((p & t).sum() / (p | t).sum())
+    return float(np.mean(ious))
+
+
+def report_of_test(work_dir: Path, *args: str) -> str:
+    """Run tools/test.py into ``work_dir``; its run's report.html."""
+    run_tool('tools/test.py', *args, '--work-dir', str(work_dir))
+    [run] = work_dir.glob('2*/')
+    return (run / 'report.html').read_text()
+
+
+def captions(page: str, element_id: str) -> list:
+    """The panel captions inside the element ``element_id``, in order."""
+    part = page.split(f'id="{element_id}"', 1)[1].split('</div>', 1)[0]
+    return re.findall(r'<figcaption>([^<]*)</figcaption>', part)
+
+
+def test_test_report_shows_the_worst_images_of_the_set_in_score_order(
+        camvid_unet, tmp_path):
+    work_dir, options, _ = camvid_unet
+    checkpoint = work_dir / 'iter_6.pth'
+    scored = sorted((image_miou(pred, truth), name) for name, pred, truth
+                    in predictions('configs/unet_camvid_quick.py',
+                                   checkpoint, options))
+    assert len(scored) == 4
+    page = report_of_test(tmp_path, 'configs/unet_camvid_quick.py',
+                          str(checkpoint), '--worst', '3', '--cfg-options',
+                          *options)
+    assert '<h2 id="failures">Where the model fails</h2>' in page
+    assert 'The 3 lowest of 4 test images by the image&#x27;s mIoU' in page
+    assert captions(page, 'worst-images') == [
+        f'{rank}. {name}: {score:.4f}'
+        for rank, (score, name) in enumerate(scored[:3], 1)]
+    confused = page.split('id="most-confused"', 1)[1].split('</ul>', 1)[0]
+    assert len(re.findall(r'<li>[^<]+: (?:[\d.]+ % as [^<]+|never mistaken|'
+                          r'no pixels in the ground truth)</li>',
+                          confused)) == 11  # one line per CamVid class
+    assert 'False positives on empty frames' not in page  # 11 classes
+
+
 def test_resume_continues_from_the_last_iteration(camvid_unet):
     work_dir, options, _ = camvid_unet
     log = train('configs/unet_camvid_quick.py', work_dir, options, 9,
@@ -165,16 +234,23 @@ def test_resume_continues_from_the_last_iteration(camvid_unet):
     assert ckpt['meta']['iter'] == 9
 
 
-def test_binary_unet_on_carvana_reports_dice_and_writes_rle(
-        tmp_path, carvana_sample_root):
+@pytest.fixture(scope='module')
+def carvana_unet(tmp_path_factory, carvana_sample_root):
+    work_dir = tmp_path_factory.mktemp('unet_carvana_quick')
     options = [f'data_root={carvana_sample_root}', *FAST, *SMALL_UNET]
-    log = train('configs/unet_carvana_quick.py', tmp_path, options)
-    assert re.search(r'Dice: \d\.\d+\s+DatasetDice: \d\.\d+', log)
-    assert list(tmp_path.glob('best_Dice_iter_*.pth'))
+    log = train('configs/unet_carvana_quick.py', work_dir, options)
+    return work_dir, options, log
 
-    submission = tmp_path / 'submission.csv'
+
+def test_binary_unet_on_carvana_reports_dice_and_writes_rle(
+        carvana_unet, carvana_sample_root):
+    work_dir, options, log = carvana_unet
+    assert re.search(r'Dice: \d\.\d+\s+DatasetDice: \d\.\d+', log)
+    assert list(work_dir.glob('best_Dice_iter_*.pth'))
+
+    submission = work_dir / 'submission.csv'
     run_tool('tools/test.py', 'configs/unet_carvana_quick.py',
-             str(tmp_path / 'iter_6.pth'), '--work-dir', str(tmp_path),
+             str(work_dir / 'iter_6.pth'), '--work-dir', str(work_dir),
              '--format-only', '--out', str(submission), '--cfg-options',
              *options)
     rows = read_rle_csv(str(submission))
@@ -183,6 +259,47 @@ def test_binary_unet_on_carvana_reports_dice_and_writes_rle(
     width, height = Image.open(carvana_sample_root / 'train' / name).size
     mask = rle_decode(rle, (height, width))  # at the original image size
     assert set(np.unique(mask)) <= {0, 1}
+
+
+def image_dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    """The car's Dice, Kaggle's way: 1 when truth and prediction are both
+    empty."""
+    labelled = truth != 255
+    p, t = (pred == 1) & labelled, (truth == 1) & labelled
+    total = p.sum() + t.sum()
+    return 1.0 if total == 0 else float(2 * (p & t).sum() / total)
+
+
+def test_binary_test_report_shows_the_car_free_frames_it_finds_cars_on(
+        carvana_unet, tmp_path):
+    work_dir, options, _ = carvana_unet
+    checkpoint = work_dir / 'iter_6.pth'
+    # Six iterations leave every probability of a car near 0.45: a lower
+    # threshold makes this model see cars, on every frame.
+    options = [*options, 'model.threshold=0.4']
+    found = predictions('configs/unet_carvana_quick.py', checkpoint, options)
+    # The test car, 7a948f998779: its views 05 to 10 show no car.
+    empty = [(name, int(((pred == 1) & (truth != 255)).sum()))
+             for name, pred, truth in found if not (truth == 1).any()]
+    assert [name for name, _ in empty] == [
+        f'7a948f998779_{view:02}.jpg' for view in range(5, 11)]
+    false_positives = sorted([e for e in empty if e[1]], key=lambda e: -e[1])
+    assert false_positives, 'no car predicted on a car-free frame'
+    scored = sorted((image_dice(pred, truth), index, name)
+                    for index, (name, pred, truth) in enumerate(found))
+    page = report_of_test(tmp_path, 'configs/unet_carvana_quick.py',
+                          str(checkpoint), '--worst', '3', '--cfg-options',
+                          *options)
+    assert captions(page, 'worst-images') == [
+        f'{rank}. {name}: {score:.4f}'
+        for rank, (score, _, name) in enumerate(scored[:3], 1)]
+    assert ('6 of 16 test images have no car in the ground truth; the model '
+            f'predicts car pixels on {len(false_positives)} of them') in page
+    assert ''.join(f'<tr><td>{name}</td><td class="num">{pixels}</td></tr>'
+                   for name, pixels in false_positives) in page
+    assert captions(page, 'empty-false-positives') == [
+        f'{name}: {pixels} false pixels'
+        for name, pixels in false_positives[:3]]
 
 
 def test_deeplabv3_trains_and_tests_on_camvid(tmp_path, camvid_sample_root):

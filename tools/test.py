@@ -9,7 +9,7 @@ from segkit.apis.onnx_model import (BACKENDS, onnx_model_config,
                                     resolve_backend)
 from segkit.engine import install_checkpoint_safety, prepare_distributed
 from segkit.utils import dump_json_atomic
-from segkit.engine.hooks import configure_show_dir
+from segkit.engine.hooks import configure_hook, configure_show_dir
 from segkit.registry import RUNNERS
 
 
@@ -27,6 +27,11 @@ def parse_args() -> argparse.Namespace:
         '--show-dir', help='draw every test sample (input | ground truth | '
         'prediction | overlay) to DIR/<image name>.png')
     parser.add_argument(
+        '--worst', type=int, metavar='N',
+        help='report.html shows the N lowest-scoring test images as panels '
+        '(for a binary task also the empty frames with false positives); 0 '
+        "for none. Default: the config's ReportHook worst, 8")
+    parser.add_argument(
         '--backend', default='auto', choices=BACKENDS,
         help='pytorch scores a checkpoint, onnxruntime a tools/export.py '
         '.onnx file given in its place; auto: by the file suffix (default)')
@@ -39,6 +44,9 @@ def parse_args() -> argparse.Namespace:
     args = parse_runner_args(parser)
     if args.format_only and not args.out:
         parser.error('--format-only needs --out submission.csv')
+    if args.worst is not None and args.worst < 0:
+        parser.error(f'--worst {args.worst}: expected a count >= 0 (0 for '
+                     'none)')
     return args
 
 
@@ -57,6 +65,8 @@ def main() -> None:
         cfg.test_evaluator = dict(type='RLESubmission', out_file=args.out)
     if args.show_dir:
         configure_show_dir(cfg, args.show_dir)
+    if args.worst is not None:
+        configure_hook(cfg, 'ReportHook', worst=args.worst)
     if resolve_backend(args.backend, args.checkpoint) == 'onnxruntime':
         cfg.model = onnx_model_config(cfg, args.checkpoint)
         cfg.load_from = None

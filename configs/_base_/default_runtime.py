@@ -55,8 +55,10 @@ default_hooks = dict(
 custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='SegVisHook', max_samples=8),
-    # report.html in the run folder: config, scores, curves, panels.
-    dict(type='ReportHook'),
+    # report.html in the run folder: config, scores, curves, panels; for a
+    # test run also the `worst` lowest-scored images and, for a binary task,
+    # the empty frames with false positives (tools/test.py --worst N).
+    dict(type='ReportHook', worst=8),
     # load_from (tools/test.py, fine-tuning) must fit the model: MMEngine
     # alone only warns and leaves mismatched layers random. Fine-tuning from
     # another head: dict(type='CheckpointFitHook', strict=False).

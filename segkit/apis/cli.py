@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from mmengine.config import DictAction
 
+from segkit.engine.hooks.hook_config import configure_hook
 from segkit.utils import MissingPathError, SegkitUserError
 
 DEBUG_FLAG = '--debug'
@@ -172,17 +173,8 @@ def configure_checkpoint_fit(cfg: Any, strict: bool) -> None:
         cfg: A loaded config, changed in place.
         strict: The ``--strict/--no-strict`` value.
     """
-    hooks = list(cfg.get('custom_hooks') or [])
-    if not any(_is_fit_hook(hook) for hook in hooks):
-        hooks.append(dict(type='CheckpointFitHook'))
-    cfg.custom_hooks = [
-        dict(hook, strict=strict, relax=NO_STRICT_ADVICE)
-        if _is_fit_hook(hook) else hook for hook in hooks]
-
-
-def _is_fit_hook(hook: Any) -> bool:
-    return isinstance(hook, dict) and hook.get('type') in (
-        'CheckpointFitHook', 'segkit.CheckpointFitHook')
+    configure_hook(cfg, 'CheckpointFitHook', strict=strict,
+                   relax=NO_STRICT_ADVICE)
 
 
 #: What a model checkpoint may name (init_model).

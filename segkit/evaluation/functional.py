@@ -9,6 +9,9 @@ from typing import Any, Mapping, NamedTuple, Tuple
 import torch
 from torch import Tensor
 
+#: The object's class in a binary task (0 is the background).
+FOREGROUND = 1
+
 
 class ClassScores(NamedTuple):
     """Scores derived from confusion matrices of shape ``(..., C, C)``.

@@ -1,7 +1,7 @@
 """A confusion matrix as a picture: which classes the model mistakes for
 which, the one view per-class scores cannot give."""
 import io
-from typing import Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -18,6 +18,27 @@ def row_normalised(matrix: Sequence[Sequence[float]]) -> np.ndarray:
     totals = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.where(totals > 0, counts / totals, np.nan)
+
+
+def most_confused(matrix: Sequence[Sequence[float]]
+                  ) -> List[Optional[Tuple[int, float]]]:
+    """For each ground-truth class, the other class its pixels are most
+    often predicted as.
+
+    Args:
+        matrix: ``(C, C)`` pixel counts, rows ground truth, ``C >= 2``.
+
+    Returns:
+        Per class, ``(other class, share of the class's pixels predicted as
+        it)``; the share is 0 for a class never mistaken (the other class is
+        then the first one), and the entry ``None`` for a class without
+        ground-truth pixels. Equal shares go to the lower class id.
+    """
+    shares = row_normalised(matrix)
+    labelled = ~np.isnan(shares).all(axis=1)
+    np.fill_diagonal(shares, -1.0)  # never the class itself
+    return [(int(row.argmax()), float(row.max())) if has_pixels else None
+            for row, has_pixels in zip(shares, labelled)]
 
 
 def render_confusion_png(matrix: Sequence[Sequence[float]],

@@ -1,7 +1,12 @@
-"""The few HTML pieces ``report.html`` is built from: escaped tables and
-images, and its style sheet (inline: the page loads nothing)."""
+"""The few HTML pieces ``report.html`` is built from: escaped tables,
+images and panel figures, and its style sheet (inline: the page loads
+nothing)."""
 import html
+from pathlib import Path
 from typing import Optional, Sequence, Tuple
+from urllib.parse import quote
+
+from .embed import thumbnail
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;color:#1d1d1f;background:#fff;
@@ -25,6 +30,7 @@ figure.wide{grid-column:span 2}
 figure img{width:100%;height:auto;border:1px solid #eee}
 img.matrix{max-width:820px;width:100%;height:auto}
 figcaption{font-size:12px;color:#555;word-break:break-all}
+ul.confused{columns:3 260px;margin:6px 0 12px}
 .muted{color:#777}
 """
 
@@ -55,3 +61,18 @@ def img(src: str, alt: str, size: Optional[Tuple[int, int]] = None,
 
 def muted(text: str) -> str:
     return f'<p class="muted">{html.escape(text)}</p>'
+
+
+def panel_figure(run_dir: Path, panel: Path, caption: str) -> str:
+    """A panel's thumbnail (a data URI), captioned, linking to the full-size
+    file in the run folder.
+
+    Args:
+        run_dir: The run folder, which the page sits in.
+        panel: A panel file inside ``run_dir``.
+        caption: Plain text under the picture.
+    """
+    src, size = thumbnail(panel)
+    link = html.escape(quote(panel.relative_to(run_dir).as_posix()))
+    return (f'<figure><a href="{link}">{img(src, panel.stem, size)}</a>'
+            f'<figcaption>{html.escape(caption)}</figcaption></figure>')

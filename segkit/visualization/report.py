@@ -1,5 +1,5 @@
 """One self-contained HTML page per run: what ran where, config, scores,
-confusion matrix, curves, samples.
+confusion matrix, where the model fails, curves, samples.
 
 ``write_report(run_dir)`` writes ``run_dir/report.html``: plain HTML with
 inline CSS, no JavaScript and no external URL, and every picture inside it
@@ -11,16 +11,17 @@ while the page sits in its run folder.
 
 Besides ``vis_data/scalars.json`` and the config it reads what
 ``ReportHook`` records: ``run_info.json`` (machine, precision, versions,
-commit, model size, data, wall time, a test run's checkpoint) and
+commit, model size, data, wall time, a test run's checkpoint),
 ``evaluation.json`` (the last evaluation's confusion matrix and per-class
-scores).
+scores) and, for a test run, ``failures.json`` (the lowest-scored images
+and a binary task's empty frames with false positives, with their panels
+in ``vis_data/test_failures``).
 """
 import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
-from urllib.parse import quote
 
 from mmengine.config import Config
 
@@ -29,16 +30,20 @@ from .confusion import render_confusion_png
 from .curves import (BOOKKEEPING_KEYS, SCALARS_FILE, PathLike, Scalars,
                      build_curves, is_loss, json_object, load_scalars,
                      numeric, render_png)
-from .embed import data_uri, thumbnail
-from .html_parts import CSS, img, muted, table
+from .embed import data_uri
+from .html_parts import CSS, img, muted, panel_figure, table
 from .report_config import config_section
 from .report_facts import facts_rows, loss_rows
+from .report_failures import failures_section, most_confused_list
 
 REPORT_FILE = 'report.html'
 CONFIG_FILE = Path('vis_data') / 'config.py'
 #: What ReportHook records for the report, in the run folder.
 RUN_INFO_FILE = 'run_info.json'
 EVALUATION_FILE = 'evaluation.json'
+FAILURES_FILE = 'failures.json'
+#: Where ReportHook draws the panels of the images failures.json names.
+FAILURE_PANELS = Path('vis_data') / 'test_failures'
 TEST_PANELS = 'test'
 #: Validation steps whose panels the page embeds, the latest ones.
 PANEL_STEPS = 3
@@ -190,7 +195,19 @@ def _confusion_section(recorded: Mapping[str, Any]) -> str:
     return ('<p class="muted">Each row is one ground-truth class, split by '
             'what was predicted for its pixels; the diagonal is the class '
             'accuracy (recall).</p>'
-            + img(data_uri(png, 'image/png'), title, cls='matrix'))
+            + img(data_uri(png, 'image/png'), title, cls='matrix')
+            + most_confused_list(recorded))
+
+
+def _failures_part(run_dir: Path, failures: Mapping[str, Any],
+                   recorded: Mapping[str, Any]) -> str:
+    """The heading and section of ``failures.json``; nothing without it
+    (a training run, or a test run with ``--worst 0``)."""
+    if not failures:
+        return ''
+    return ('<h2 id="failures">Where the model fails</h2>'
+            + failures_section(run_dir, failures,
+                               recorded.get('classes') or ()))
 
 
 def _curves_section(scalars: Optional[Scalars]) -> str:
@@ -212,17 +229,11 @@ def _gallery_section(run_dir: Path) -> str:
         p for p in panels if p[0] != TEST_PANELS][:PANEL_STEPS]
     left_out = [step for step, _ in panels if (step, _) not in shown]
 
-    def figure(panel: Path) -> str:
-        src, size = thumbnail(panel)
-        link = html.escape(quote(panel.relative_to(run_dir).as_posix()))
-        return (f'<figure><a href="{link}">{img(src, panel.stem, size)}</a>'
-                f'<figcaption>{html.escape(panel.stem)}</figcaption>'
-                '</figure>')
-
     page = ''.join(
         f'<h3>{"test" if step == TEST_PANELS else "step " + step}</h3>'
-        f'<div class="grid">{"".join(figure(p) for p in files)}</div>'
-        for step, files in shown)
+        '<div class="grid">'
+        + ''.join(panel_figure(run_dir, p, p.stem) for p in files)
+        + '</div>' for step, files in shown)
     if left_out:
         page += muted(f'Panels of {len(left_out)} earlier validation(s) '
                       f'(steps {", ".join(left_out)}) are in vis_data/ '
@@ -262,6 +273,7 @@ def write_report(run_dir: PathLike,
     if facts is None:
         facts = _read_json(run_dir / RUN_INFO_FILE)
     recorded = _read_json(run_dir / EVALUATION_FILE)
+    failures = _read_json(run_dir / FAILURES_FILE)
     title = f'{run_dir.parent.name} / {run_dir.name}'
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -277,6 +289,7 @@ def write_report(run_dir: PathLike,
 {_metrics_section(evaluation, recorded)}
 <h2>Confusion matrix</h2>
 {_confusion_section(recorded)}
+{_failures_part(run_dir, failures, recorded)}
 <h2>Curves</h2>
 {_curves_section(scalars)}
 <h2>Samples</h2>

@@ -108,8 +108,10 @@ def test_the_plateau_config_monitors_what_its_evaluator_reports():
     assert (scheduler.type, scheduler.rule) == ('ReduceOnPlateauLR', 'greater')
     with DefaultScope.overwrite_default_scope('segkit'):
         metric = METRICS.build(cfg.val_evaluator)
-    # One image's 2x2 confusion matrix, as DiceMetric.process stores it.
-    scores = metric.compute_metrics([torch.tensor([[5, 1], [2, 8]])])
+    # One image's path and 2x2 confusion matrix, as DiceMetric.process
+    # stores them.
+    scores = metric.compute_metrics([('a.jpg',
+                                      torch.tensor([[5, 1], [2, 8]]))])
     assert scheduler.monitor in scores
     assert cfg.default_hooks.checkpoint.save_best == scheduler.monitor
 

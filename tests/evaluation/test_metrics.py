@@ -5,7 +5,7 @@ Expected values are written out by hand (or by the explicit pixel loop in
 """
 import logging
 import math
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -22,9 +22,12 @@ from segkit.utils.console import shown_on_console
 NAN = float('nan')
 
 
-def sample(pred: Sequence, label: Sequence) -> SegDataSample:
+def sample(pred: Sequence, label: Sequence,
+           img_path: Optional[str] = None) -> SegDataSample:
     """A SegDataSample with (1, H, W) int64 prediction and ground truth."""
     s = SegDataSample(metainfo=dict(ori_shape=np.shape(label)))
+    if img_path is not None:
+        s.set_metainfo(dict(img_path=img_path))
     s.pred_sem_seg = PixelData(data=torch.tensor([pred], dtype=torch.long))
     s.gt_sem_seg = PixelData(data=torch.tensor([label], dtype=torch.long))
     return s
@@ -207,8 +210,37 @@ def test_one_result_per_sample_so_padding_can_be_dropped():
     metric = IoUMetric(num_classes=3)
     run(metric, random_samples(5, num_classes=3), batch_size=2)
     assert len(metric.results) == 5
-    assert all(r.shape == (3, 3) and r.device.type == 'cpu'
-               for r in metric.results)
+    assert all(path is None and m.shape == (3, 3) and m.device.type == 'cpu'
+               for path, m in metric.results)
+
+
+def test_each_image_is_kept_with_its_path_and_scored():
+    # a: class 0 IoU 2/3, class 1 IoU 1/2, class 2 in neither: left out
+    # b: every pixel ignored: no score
+    # c: class 1 predicted on class 2: IoU 0 for both
+    samples = [sample([[0, 0, 1, 1]], [[0, 0, 0, 1]], 'a.png'),
+               sample([[2, 2, 2, 2]], [[255] * 4], 'b.png'),
+               sample([[1, 1, 1, 1]], [[2, 2, 2, 2]], 'c.png')]
+    metric = IoUMetric(num_classes=3)
+    run(metric, samples)
+    assert metric.image_paths == ['a.png', 'b.png', 'c.png']
+    assert metric.image_confusion.tolist()[0] == [[2, 1, 0], [0, 1, 0],
+                                                  [0, 0, 0]]
+    assert metric.confusion.tolist() == metric.image_confusion.sum(
+        0).tolist()
+    scores = metric.score_images(metric.image_confusion).tolist()
+    assert scores[0] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert math.isnan(scores[1]) and scores[2] == 0.0
+    # Kept per rank: collecting two ranks' results keeps path and matrix
+    # together.
+    rank0, rank1 = IoUMetric(num_classes=3), IoUMetric(num_classes=3)
+    run(rank0, samples[:1])
+    run(rank1, samples[1:])
+    merged = IoUMetric(num_classes=3)
+    merged.compute_metrics(rank1.results + rank0.results)
+    assert merged.image_paths == ['b.png', 'c.png', 'a.png']
+    assert merged.image_confusion[2].tolist() == \
+        metric.image_confusion[0].tolist()
 
 
 def test_through_mmengine_evaluator_with_segdatasamples():
@@ -226,7 +258,7 @@ def test_through_mmengine_evaluator_with_segdatasamples():
 def test_segdatasample_passed_directly_is_accepted():
     direct = IoUMetric(num_classes=3)
     direct.process({}, [sample(HAND_PRED, HAND_LABEL)])
-    assert direct.results[0].tolist() == HAND_MATRIX
+    assert direct.results[0][1].tolist() == HAND_MATRIX
 
 
 def test_table_is_printed_to_the_console_with_class_names_and_nan():
@@ -298,8 +330,12 @@ DICE_SAMPLES = [
 
 
 def test_dice_kaggle_score_differs_from_dataset_dice_by_hand():
-    result = run(DiceMetric(), DICE_SAMPLES)
+    metric = DiceMetric()
+    result = run(metric, DICE_SAMPLES)
     assert_close(result, {'Dice': 5 / 9, 'DatasetDice': 4 / 7, 'IoU': 2 / 5})
+    # Dice is the mean of the images' own scores, the ones a report ranks.
+    assert metric.score_images(metric.image_confusion).tolist() == \
+        pytest.approx([2 / 3, 1.0, 0.0])
 
 
 def test_dice_empty_prediction_and_ground_truth_scores_one():

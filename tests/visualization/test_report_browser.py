@@ -1,15 +1,18 @@
 """A real run's report in a real browser: copied alone to another folder,
 the page still loads every image (curves, confusion matrix, sample panels,
-all embedded) in headless chromium and paints a page that is not blank.
+all embedded) in headless chromium and paints a page that is not blank; a
+real test run's report lays out where the model fails (the worst images,
+the empty frames with false positives, what each class is confused with).
 
 Needs Debian's chromium: ``bash .ci/install_browser.sh``.
 """
+import json
 import re
 import shutil
 import subprocess
 import uuid
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 import pytest
@@ -23,9 +26,11 @@ from mmengine.runner import Runner
 from PIL import Image
 from torch.utils.data import Dataset
 
-import segkit.engine.hooks.report_hook  # noqa: F401 -- registers ReportHook
+from segkit.apis import load_config
+from segkit.engine.hooks import configure_hook
 from segkit.registry import DATASETS, HOOKS, MODELS
 
+REPO = Path(__file__).resolve().parents[2]
 CLASSES = ('sky', 'road <main>', 'car & "bus"')
 PALETTE = np.array([(70, 130, 180), (128, 64, 128), (0, 0, 142)], np.uint8)
 CURVE_BLUE = (31, 119, 180)  # matplotlib's first line colour, C0
@@ -44,6 +49,27 @@ window.addEventListener('load', () => {
   document.body.dataset.images = images.length;
   document.body.dataset.broken = broken.map(
     i => i.getAttribute('src').slice(0, 48)).join(' | ');
+});
+</script>
+"""
+# Counts, per part of "Where the model fails", its elements and those laid
+# out with a size (and, for a picture, decoded): "<all>/<shown>".
+FAILURES_CHECK = """<script>
+window.addEventListener('load', () => {
+  const shown = (e) => {
+    const box = e.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 &&
+      getComputedStyle(e).visibility === 'visible' &&
+      (e.tagName !== 'IMG' || (e.complete && e.naturalWidth > 0));
+  };
+  const count = (selector) => {
+    const found = Array.from(document.querySelectorAll(selector));
+    return `${found.length}/${found.filter(shown).length}`;
+  };
+  document.body.dataset.worst = count('#worst-images figure img');
+  document.body.dataset.falsePositives = count(
+    '#empty-false-positives figure img');
+  document.body.dataset.confused = count('#most-confused li');
 });
 </script>
 """
@@ -142,6 +168,19 @@ def chromium(exe: str, args: List[str], profile: Path) -> str:
     return done.stdout
 
 
+def checked_body(exe: str, page: str, script: str, folder: Path,
+                 profile: Path) -> Dict[str, str]:
+    """Open ``page`` with ``script`` added, as ``folder/checked.html``;
+    the ``data-*`` attributes the script set on its ``<body>``."""
+    checked = folder / 'checked.html'
+    checked.write_text(page.replace('</body>', script + '</body>'))
+    dom = chromium(exe, ['--virtual-time-budget=10000', '--dump-dom',
+                         checked.as_uri()], profile)
+    body = re.search(r'<body[^>]*>', dom)
+    assert body, f'no <body> in the DOM dump:\n{dom[:500]}'
+    return dict(re.findall(r'data-([\w-]+)="([^"]*)"', body.group()))
+
+
 def test_chromium_loads_every_image_and_paints_the_report(tmp_path):
     exe = find_chromium()
     run = train_tiny_run(tmp_path / 'work')
@@ -161,17 +200,12 @@ def test_chromium_loads_every_image_and_paints_the_report(tmp_path):
     elsewhere = tmp_path / 'mailed'
     elsewhere.mkdir()
     copied = Path(shutil.copy(report, elsewhere / 'report.html'))
-    checked = elsewhere / 'checked.html'
-    checked.write_text(page.replace('</body>', IMAGE_CHECK + '</body>'))
-    dom = chromium(exe, ['--virtual-time-budget=10000', '--dump-dom',
-                    checked.as_uri()], tmp_path / 'profile-dom')
-    body = re.search(r'<body[^>]*>', dom)
-    assert body, f'no <body> in the DOM dump:\n{dom[:500]}'
-    total = re.search(r'data-images="(\d+)"', body.group())
-    broken = re.search(r'data-broken="([^"]*)"', body.group())
-    assert total and broken, f'the image check did not run: {body.group()}'
-    assert int(total.group(1)) == page.count('<img')
-    assert broken.group(1) == '', f'images not loaded: {broken.group(1)}'
+    checked = checked_body(exe, page, IMAGE_CHECK, elsewhere,
+                           tmp_path / 'profile-dom')
+    assert {'images', 'broken'} <= checked.keys(), \
+        f'the image check did not run: {checked}'
+    assert int(checked['images']) == page.count('<img')
+    assert checked['broken'] == '', f'images not loaded: {checked["broken"]}'
 
     shot = tmp_path / 'report.png'
     chromium(exe, [f'--screenshot={shot}', copied.as_uri()],
@@ -182,3 +216,40 @@ def test_chromium_loads_every_image_and_paints_the_report(tmp_path):
     colours = {tuple(c) for c in pixels.reshape(-1, 3)[::7]}
     assert CURVE_BLUE in colours, 'no curve painted'
     assert {tuple(c) for c in PALETTE} & colours, 'no sample panel painted'
+
+
+def tiny_test_run(work_dir: Path) -> Path:
+    """segkit's own test run of an untrained narrow U-Net on the Carvana
+    sample (16 views of a car, 6 of them without it), ReportHook with
+    ``worst=3``; returns the run folder."""
+    cfg = load_config(str(REPO / 'configs' / 'unet_carvana_quick.py'), {
+        'data_root': str(REPO / 'data' / 'carvana_sample'),
+        'model.backbone.base_channels': 4, 'model.backbone.depth': 3,
+        'model.data_preprocessor.size_divisor': 8,
+        # The untrained net's probabilities sit near 0.45: a car is seen,
+        # on part of each frame.
+        'model.threshold': 0.4,
+        'test_dataloader': dict(num_workers=0, persistent_workers=False),
+        'log_level': 'WARNING'}, str(work_dir))
+    cfg.experiment_name = f'report-browser-{uuid.uuid4().hex}'
+    configure_hook(cfg, 'ReportHook', worst=3)
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+    return Path(runner.log_dir)
+
+
+@pytest.mark.slow  # chromium in a subprocess
+def test_chromium_lays_out_where_a_test_run_fails(tmp_path):
+    exe = find_chromium()
+    run = tiny_test_run(tmp_path / 'work')
+    failures = json.loads((run / 'failures.json').read_text())
+    drawn = [sum(1 for e in failures[key] if e['panel'])
+             for key in ('worst', 'false_positives')]
+    assert drawn == [3, 3], failures
+    elsewhere = tmp_path / 'mailed'
+    elsewhere.mkdir()
+    checked = checked_body(exe, (run / 'report.html').read_text(),
+                           FAILURES_CHECK, elsewhere, tmp_path / 'profile')
+    # every element there, and each laid out with a size, pictures decoded
+    assert (checked.get('worst'), checked.get('false-positives'),
+            checked.get('confused')) == ('3/3', '3/3', '2/2'), checked

@@ -4,6 +4,7 @@ from .checkpoint_hook import AtomicCheckpointHook
 from .console_hook import ConsoleHook
 from .data_check_hook import DataCheckHook
 from .histogram_hook import HistogramHook
+from .hook_config import configure_hook
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .num_class_check_hook import NumClassCheckHook
 from .preemption_hook import (EXIT_PREEMPTED, PREEMPTED_MARKER_ENV,
@@ -16,4 +17,4 @@ __all__ = ['AtomicCheckpointHook', 'BadSampleHook', 'CheckpointFitHook',
            'NonFiniteLossError', 'NonFiniteLossHook',
            'NumClassCheckHook', 'PREEMPTED_MARKER_ENV', 'PreemptionHook',
            'ReportHook', 'SegVisHook', 'TrainingPreempted',
-           'configure_show_dir']
+           'configure_hook', 'configure_show_dir']

@@ -11,6 +11,7 @@ from mmengine.runner import BaseLoop, EpochBasedTrainLoop
 from segkit.registry import HOOKS
 from segkit.structures import SegDataSample
 from segkit.visualization import SegLocalVisualizer, UniqueStems, read_rgb
+from .hook_config import configure_hook
 
 TEST_FOLDER = 'test'
 
@@ -109,26 +110,47 @@ class SegVisHook(Hook):
             if self._limit is not None and self._drawn >= self._limit:
                 return
             self._drawn += 1
-            img_path = sample.metainfo.get('img_path')
-            if img_path is None:
-                raise KeyError('SegVisHook needs metainfo img_path to draw a '
-                               f'sample; it has {sorted(sample.metainfo)}')
-            stem = self._stems.claim(img_path)
-            image = read_rgb(img_path, sample.pred_sem_seg.shape)
-            runner.visualizer.add_datasample(
-                f'{self._tag}/{stem}', image, sample, step=self._step,
-                out_file=osp.join(self._out_dir, stem + '.png'),
-                alpha=self.alpha)
+            draw_panel_file(runner.visualizer, sample, self._stems,
+                            self._out_dir, self._tag, self._step, self.alpha)
+
+
+def draw_panel_file(visualizer: SegLocalVisualizer,
+                    sample: SegDataSample,
+                    stems: UniqueStems,
+                    out_dir: str,
+                    tag: str,
+                    step: int = 0,
+                    alpha: float = 0.5) -> str:
+    """Draw ``sample``'s panel into ``<out_dir>/<stem>.png`` and, as
+    ``<tag>/<stem>`` at ``step``, to the visualizer's other backends.
+
+    Args:
+        visualizer: The runner's visualizer.
+        sample: A prediction with ``gt_sem_seg`` and metainfo ``img_path``,
+            the input image it reads.
+        stems: The names already taken in ``out_dir``.
+        out_dir: The folder of the panel.
+        tag: The backends' name prefix, e.g. ``'val'``.
+        step: The backends' step.
+        alpha: Opacity of the prediction in the overlay tile.
+
+    Returns:
+        The panel's path.
+    """
+    img_path = sample.metainfo.get('img_path')
+    if img_path is None:
+        raise KeyError('drawing a sample needs its metainfo img_path; it has '
+                       f'{sorted(sample.metainfo)}')
+    stem = stems.claim(img_path)
+    out_file = osp.join(out_dir, stem + '.png')
+    visualizer.add_datasample(f'{tag}/{stem}',
+                              read_rgb(img_path, sample.pred_sem_seg.shape),
+                              sample, step=step, out_file=out_file,
+                              alpha=alpha)
+    return out_file
 
 
 def configure_show_dir(cfg: Config, show_dir: str) -> None:
     """Make ``cfg``'s test run draw every sample into ``show_dir`` (adding a
     :class:`SegVisHook` to ``custom_hooks`` if the config has none)."""
-    hooks = list(cfg.get('custom_hooks') or [])
-    entry = next((h for h in hooks
-                  if h.get('type') in ('SegVisHook', SegVisHook)), None)
-    if entry is None:
-        entry = dict(type='SegVisHook')
-        hooks.append(entry)
-    entry.update(test_out_dir=show_dir)
-    cfg.custom_hooks = hooks
+    configure_hook(cfg, 'SegVisHook', test_out_dir=show_dir)

@@ -1,25 +1,23 @@
 """Binary (foreground/background) Dice, as scored by Kaggle's Carvana."""
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, List
 
-import torch
-from mmengine.evaluator import BaseMetric
 from torch import Tensor
 
 from segkit.registry import METRICS
-from ..functional import class_scores, confusion_matrix, seg_maps
-
-FOREGROUND = 1
+from ..functional import FOREGROUND, class_scores
+from .confusion_metric import ConfusionMetric, ImageResult
 
 
 @METRICS.register_module()
-class DiceMetric(BaseMetric):
+class DiceMetric(ConfusionMetric):
     """Foreground Dice and IoU of binary masks (0 = background, 1 = object).
 
     Reported keys (fractions in ``[0, 1]``):
 
-    - ``Dice``: mean over images of each image's foreground Dice, the Kaggle
-      Carvana score. An image with empty prediction and empty ground truth
-      scores 1, so small or absent objects weigh as much as large ones.
+    - ``Dice``: mean over images of each image's foreground Dice
+      (:meth:`score_images`), the Kaggle Carvana score. An image with empty
+      prediction and empty ground truth scores 1, so small or absent objects
+      weigh as much as large ones.
     - ``DatasetDice``: Dice of foreground pixels summed over the dataset,
       dominated by large objects.
     - ``IoU``: dataset-level foreground IoU.
@@ -27,7 +25,8 @@ class DiceMetric(BaseMetric):
     Empty prediction and empty ground truth over the whole dataset score 1
     too. Pixels whose label is ``ignore_index`` are left out. After scoring,
     ``confusion`` holds the dataset's 2x2 confusion matrix (rows: ground
-    truth, columns: prediction).
+    truth, columns: prediction), ``image_confusion`` those of its images
+    (see :class:`ConfusionMetric`).
 
     Args:
         ignore_index: ground-truth value of pixels left out.
@@ -35,35 +34,26 @@ class DiceMetric(BaseMetric):
             no prefix unless one is given.
     """
 
-    default_prefix = ''  # not None: no "prefix not set" warning, no prefix
+    score_rule = ("the image's foreground Dice, as Kaggle's Carvana score "
+                  'counts it: 1 when ground truth and prediction are both '
+                  'empty')
 
-    def __init__(self,
-                 ignore_index: int = 255,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix,
-                         collect_dir=collect_dir)
-        self.ignore_index = ignore_index
-        self.confusion: Optional[Tensor] = None
+    def counted_classes(self) -> int:
+        return 2
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
-        """Store one CPU 2x2 confusion matrix per sample (see IoUMetric)."""
-        for sample in data_samples:
-            pred, label = seg_maps(sample)
-            self.results.append(
-                confusion_matrix(pred, label, 2, self.ignore_index).cpu())
+    def score_images(self, confusion: Tensor) -> Tensor:
+        """Per image, the foreground Dice; 0/0 (nothing in the ground
+        truth, nothing predicted) is 1."""
+        return class_scores(confusion).dice[..., FOREGROUND].nan_to_num(
+            nan=1.0)
 
-    def compute_metrics(self, results: List[Tensor]) -> Dict[str, float]:
+    def compute_metrics(self,
+                        results: List[ImageResult]) -> Dict[str, float]:
         """Per-image and dataset-level foreground scores; 0/0 (empty) → 1."""
-        if not results:
-            raise ValueError(f'{type(self).__name__}: no samples processed')
-        per_image = torch.stack(results)
-        image_dice = class_scores(per_image).dice[:, FOREGROUND]
-        self.confusion = per_image.sum(0)
+        image_dice = self.score_images(self.collect(results))
         dataset = class_scores(self.confusion)
         return {
-            'Dice': image_dice.nan_to_num(nan=1.0).mean().item(),
+            'Dice': image_dice.mean().item(),
             'DatasetDice': dataset.dice[FOREGROUND].nan_to_num(nan=1.0).item(),
             'IoU': dataset.iou[FOREGROUND].nan_to_num(nan=1.0).item(),
         }

@@ -1,19 +1,18 @@
 """Multi-class IoU / Dice / accuracy from dataset-wide confusion totals."""
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch
-from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from torch import Tensor
 
 from segkit.registry import METRICS
 from segkit.utils.console import CONSOLE
-from ..functional import ClassScores, class_scores, confusion_matrix, seg_maps
+from ..functional import ClassScores, class_scores
+from .confusion_metric import ConfusionMetric, ImageResult
 
 
 @METRICS.register_module()
-class IoUMetric(BaseMetric):
+class IoUMetric(ConfusionMetric):
     """mIoU, mDice, aAcc, mAcc and per-class IoU over the whole dataset.
 
     Scores are fractions in ``[0, 1]`` (not mmseg's percentages), computed
@@ -27,7 +26,12 @@ class IoUMetric(BaseMetric):
     scalars. The full table (IoU, Dice, Acc, precision per class) is printed
     to the current logger and the console. After scoring, ``confusion``
     holds the dataset's ``(C, C)`` confusion matrix (rows: ground truth,
-    columns: prediction), for ``ReportHook`` to draw.
+    columns: prediction), for ``ReportHook`` to draw, and
+    ``image_confusion`` those of its images (see :class:`ConfusionMetric`),
+    for it to find the worst.
+
+    An image's own score (:meth:`score_images`) is its mIoU over the
+    classes in its ground truth or its prediction.
 
     Args:
         num_classes: defaults to ``len(dataset_meta['classes'])``, which the
@@ -39,7 +43,8 @@ class IoUMetric(BaseMetric):
             no prefix unless one is given.
     """
 
-    default_prefix = ''  # not None: no "prefix not set" warning, no prefix
+    score_rule = ("the image's mIoU over the classes in its ground truth "
+                  'or its prediction')
 
     def __init__(self,
                  num_classes: Optional[int] = None,
@@ -48,7 +53,8 @@ class IoUMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix,
+        super().__init__(ignore_index=ignore_index,
+                         collect_device=collect_device, prefix=prefix,
                          collect_dir=collect_dir)
         if num_classes is not None and (not isinstance(num_classes, int)
                                         or num_classes < 1):
@@ -56,9 +62,7 @@ class IoUMetric(BaseMetric):
                 f'num_classes must be an int >= 1 or None, got '
                 f'{num_classes!r}')
         self.num_classes = num_classes
-        self.ignore_index = ignore_index
         self.nan_to_num = nan_to_num
-        self.confusion: Optional[Tensor] = None
 
     def class_names(self) -> Tuple[str, ...]:
         """Names from ``dataset_meta['classes']``, else ``'0'``, ``'1'``, ...
@@ -80,25 +84,20 @@ class IoUMetric(BaseMetric):
                 f'{len(classes)} classes: {list(classes)}')
         return tuple(str(c) for c in classes)
 
-    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
-        """Store one CPU confusion matrix per sample.
+    def counted_classes(self) -> int:
+        return len(self.class_names())
 
-        One entry per sample (not per batch) lets ``collect_results`` drop
-        the samples a distributed sampler padded in.
-        """
-        num_classes = len(self.class_names())
-        for sample in data_samples:
-            pred, label = seg_maps(sample)
-            self.results.append(
-                confusion_matrix(pred, label, num_classes,
-                                 self.ignore_index).cpu())
+    def score_images(self, confusion: Tensor) -> Tensor:
+        """Per image, the mean IoU of the classes in its ground truth or
+        prediction (the others are NaN, left out); NaN for an image whose
+        pixels are all ignored."""
+        return class_scores(confusion).iou.nanmean(-1)
 
-    def compute_metrics(self, results: List[Tensor]) -> Dict[str, float]:
+    def compute_metrics(self,
+                        results: List[ImageResult]) -> Dict[str, float]:
         """Sum the (all-rank) per-sample matrices, then score the total."""
-        if not results:
-            raise ValueError(f'{type(self).__name__}: no samples processed')
         names = self.class_names()
-        self.confusion = torch.stack(results).sum(0)
+        self.collect(results)
         scores = class_scores(self.confusion)
         MMLogger.get_current_instance().info(
             '\n' + format_table(names, scores), extra=CONSOLE)
