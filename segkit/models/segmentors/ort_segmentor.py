@@ -1,6 +1,7 @@
 """An exported ONNX model behind the segmentor interface, run by
 onnxruntime: the test pipeline, data preprocessor, sliding windows, flip
-TTA, threshold and resizing back are segkit's, only the network is not."""
+and multi-scale TTA, threshold and resizing back are segkit's, only the
+network is not."""
 import dataclasses
 import os
 from typing import List, Optional, Sequence, Union
@@ -41,7 +42,8 @@ class ONNXRuntimeSegmentor(BaseSegmentor):
 
     The PyTorch model's config (``model``) is built once, to take what
     surrounds the network from it: data preprocessor, ``test_cfg`` (so
-    slide and flip run through the same code as PyTorch's predict),
+    slide, flip and scales run through the same code as PyTorch's
+    predict; scales other than 1 need a ``--dynamic`` export),
     ``threshold`` and ``align_corners``. Its weights are not used. The
     network runs in float32 (``test_cfg.precision`` is set to ``'fp32'``).
 
@@ -116,7 +118,14 @@ class ONNXRuntimeSegmentor(BaseSegmentor):
         """Logits of the float32 ``(N, 3, H, W)`` batch from onnxruntime;
         a model exported for a fixed batch size runs it image by image."""
         height, width = self._fixed(2), self._fixed(3)
-        if (height, width) != (None, None) and (
+        fixed_size = (height, width) != (None, None)
+        scales = self.test_cfg.scales
+        if fixed_size and any(scale != 1 for scale in scales):
+            raise ConfigValueError(
+                f'{self.onnx_file} was exported for {height}x{width} inputs, '
+                f'but test_cfg.scales={list(scales)} runs the network on '
+                'resized images: export with --dynamic for multi-scale TTA')
+        if fixed_size and (
                 (height or inputs.shape[2]), (width or inputs.shape[3])
         ) != tuple(inputs.shape[2:]):
             raise ConfigValueError(
