@@ -63,8 +63,10 @@ def test_export_then_score_the_onnx_file_as_the_checkpoint(
     for name, model_file in (('pytorch', checkpoint),
                              ('onnx', str(tmp_path / 'model.onnx'))):
         out = tmp_path / f'{name}.json'
+        # with flip and multi-scale TTA: both backends take the flags
         done = run('test.py', 'configs/unet_camvid_quick.py', model_file,
                    '--out', str(out), '--work-dir', str(tmp_path / name),
+                   '--tta', '--tta-scales', '0.75', '1.25',
                    '--cfg-options', f'data_root={camvid_sample_root}',
                    *options)
         assert 'WARNING' not in done.stdout + done.stderr
