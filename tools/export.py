@@ -1,5 +1,6 @@
 """Export a trained segmentor to ONNX, with a model.json sidecar, and check
-the file against PyTorch in onnxruntime."""
+the file against PyTorch in onnxruntime; with --int8, also an int8 model
+quantised by onnxruntime."""
 import argparse
 import os.path as osp
 
@@ -11,6 +12,8 @@ from segkit.apis import (add_debug_arg, add_override_arg, find_images,
 from segkit.apis.export import (DEFAULT_OPSET, ExportOptions, export_onnx,
                                 sidecar, sidecar_path)
 from segkit.apis.export_check import check_parity, format_parity, parity_ok
+from segkit.apis.quantize import (check_calibration, export_int8, int8_path,
+                                  int8_summary)
 from segkit.utils import MissingPathError, dump_json_atomic
 
 
@@ -38,6 +41,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--check', nargs='+', metavar='IMG', default=[],
                         help='images (files, folders, globs) to compare '
                         'ONNX with PyTorch on (default: one random image)')
+    parser.add_argument('--int8', action='store_true',
+                        help='also write <name>_int8.onnx, quantised by '
+                        'onnxruntime (static, QDQ) for the CPU')
+    parser.add_argument('--calib', type=int, metavar='N',
+                        help='with --int8: calibrate on N training images, '
+                        'run through the test pipeline (e.g. 64)')
     add_override_arg(parser, 'model.test_cfg.precision=fp32')
     add_debug_arg(parser)
     args = parser.parse_args()
@@ -67,27 +76,36 @@ def main() -> None:
     args = parse_args()
     name = osp.splitext(osp.basename(args.config))[0]
     out = args.out or osp.join('work_dirs', name, 'model.onnx')
-    if not osp.isfile(args.checkpoint):
-        raise MissingPathError(f'checkpoint not found: {args.checkpoint}')
     options = ExportOptions(
         opset=args.opset, dynamic=args.dynamic, batch=args.batch,
         shape=tuple(args.shape) if args.shape else None,
         with_preprocess=args.with_preprocess, with_argmax=args.with_argmax)
+    check_calibration(args.int8, args.calib, options.io)
+    if not osp.isfile(args.checkpoint):
+        raise MissingPathError(f'checkpoint not found: {args.checkpoint}')
     model = init_model(args.config, args.checkpoint, 'cpu', args.cfg_options)
     io = export_onnx(model, out, options)
-    dump_json_atomic(sidecar(model, options, io, args.config,
-                             args.checkpoint), sidecar_path(out))
+    meta = sidecar(model, options, io, args.config, args.checkpoint)
+    dump_json_atomic(meta, sidecar_path(out))
     print(f'{out}: {osp.getsize(out) / 2**20:.1f} MiB, opset {args.opset}, '
           f'input {io["input"]["name"]} {io["input"]["shape"]} '
           f'{io["input"]["dtype"]}, output {io["output"]["name"]} '
           f'{io["output"]["shape"]} {io["output"]["dtype"]}; onnx.checker '
           f'passed; sidecar {sidecar_path(out)}')
     divisor = model.data_preprocessor.pad_size_divisor
-    rows = check_parity(model, out, check_images(
-        args.check, options.shape or (6 * divisor, 8 * divisor)), options)
+    images = check_images(args.check,
+                          options.shape or (6 * divisor, 8 * divisor))
+    rows = check_parity(model, out, images, options)
     print(format_parity(rows))
     if not parity_ok(rows):
         raise SystemExit(1)
+    if args.int8:
+        int8_file = int8_path(out)
+        record = export_int8(model, out, int8_file, args.calib)
+        dump_json_atomic(dict(meta, int8=record), sidecar_path(int8_file))
+        rows = check_parity(model, int8_file, images, options)
+        print(int8_summary(int8_file, record,
+                           min(row.agreement for row in rows)))
 
 
 if __name__ == '__main__':

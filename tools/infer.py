@@ -6,9 +6,10 @@ import torch
 from mmengine.utils import ProgressBar
 
 from segkit.apis import (OUTPUT_FORMATS, add_debug_arg, add_override_arg,
-                         add_strict_arg, find_images,
+                         add_strict_arg, add_tta_args, find_images,
                          iter_inference, model_palette, output_paths,
-                         require_file, run_tool, save_prediction)
+                         require_file, run_tool, save_prediction,
+                         tta_test_cfg)
 from segkit.apis.cli import CHECKPOINT_FILES, NO_STRICT_ADVICE
 from segkit.apis.onnx_model import BACKENDS, load_model, resolve_backend
 from segkit.apis.prediction_io import (RLE_FORMAT, check_binary,
@@ -44,9 +45,7 @@ def parse_args() -> argparse.Namespace:
                         '(num_classes=1) model')
     parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--tta', action='store_true',
-                        help='average the predictions of each image and its '
-                        'horizontal mirror')
+    add_tta_args(parser)
     add_strict_arg(parser)
     add_override_arg(parser, 'model.test_cfg.mode=slide '
                      'model.test_cfg.crop_size=512 model.test_cfg.stride=384')
@@ -62,6 +61,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    tta = tta_test_cfg(args)
     try:
         images = find_images(args.inputs)
         out_paths = output_paths(images, args.out_dir)
@@ -75,8 +75,7 @@ def main() -> None:
     model = load_model(args.config, args.checkpoint, args.device,
                        args.cfg_options, args.strict, NO_STRICT_ADVICE)
     try:
-        model.set_test_options(args.threshold,
-                               flip=True if args.tta else None)
+        model.set_test_options(args.threshold, **tta)
     except ValueError as e:
         raise SystemExit(f'error: --threshold: {e}') from None
     if args.format == RLE_FORMAT:

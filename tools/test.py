@@ -1,9 +1,10 @@
 """Evaluate a checkpoint on a config's test set and print the scores."""
 import argparse
 
-from segkit.apis import (add_runner_args, add_strict_arg,
+from segkit.apis import (add_runner_args, add_strict_arg, add_tta_args,
                          configure_checkpoint_fit, load_config,
-                         parse_runner_args, require_file, run_tool)
+                         parse_runner_args, require_file, run_tool,
+                         tta_test_cfg)
 from segkit.apis.cli import CHECKPOINT_FILES
 from segkit.apis.onnx_model import (BACKENDS, onnx_model_config,
                                     resolve_backend)
@@ -35,10 +36,7 @@ def parse_args() -> argparse.Namespace:
         '--backend', default='auto', choices=BACKENDS,
         help='pytorch scores a checkpoint, onnxruntime a tools/export.py '
         '.onnx file given in its place; auto: by the file suffix (default)')
-    parser.add_argument(
-        '--tta', action='store_true',
-        help='average the predictions of each image and its horizontal '
-        'mirror (model.test_cfg.flip=True)')
+    add_tta_args(parser)
     add_strict_arg(parser)
     add_runner_args(parser)
     args = parse_runner_args(parser)
@@ -52,6 +50,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    tta = tta_test_cfg(args)
     install_checkpoint_safety()
     checkpoint = require_file(args.checkpoint, 'checkpoint',
                               CHECKPOINT_FILES)
@@ -59,8 +58,8 @@ def main() -> None:
                       args.launcher)
     cfg.load_from = checkpoint
     configure_checkpoint_fit(cfg, args.strict)
-    if args.tta:
-        cfg.model.test_cfg = dict(cfg.model.get('test_cfg') or {}, flip=True)
+    if tta:
+        cfg.model.test_cfg = dict(cfg.model.get('test_cfg') or {}, **tta)
     if args.format_only:
         cfg.test_evaluator = dict(type='RLESubmission', out_file=args.out)
     if args.show_dir:

@@ -12,12 +12,13 @@ import argparse
 import ast
 import os
 import sys
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from mmengine.config import DictAction
 
 from segkit.engine.hooks.hook_config import configure_hook
-from segkit.utils import MissingPathError, SegkitUserError
+from segkit.models.segmentors.inference_modes import InferenceConfig
+from segkit.utils import ConfigValueError, MissingPathError, SegkitUserError
 
 DEBUG_FLAG = '--debug'
 DEBUG_ENV = 'SEGKIT_DEBUG'
@@ -163,6 +164,43 @@ def add_strict_arg(parser: argparse.ArgumentParser) -> None:
         help='refuse a checkpoint whose tensors do not all fit the model '
         '(default); --no-strict loads those that fit and lists the rest, '
         'e.g. to fine-tune onto another head')
+
+
+def add_tta_args(parser: argparse.ArgumentParser) -> None:
+    """``--tta`` (flip) and ``--tta-scales`` (multi-scale): together,
+    mmsegmentation's ``--aug-test``."""
+    parser.add_argument(
+        '--tta', action='store_true',
+        help='average the predictions of each image and its horizontal '
+        'mirror (model.test_cfg.flip=True)')
+    parser.add_argument(
+        '--tta-scales', type=float, nargs='+', metavar='S',
+        help='average the predictions of each image resized by these '
+        'factors (model.test_cfg.scales), e.g. 0.75 1 1.25; with --tta, '
+        'of their mirrors too (mmsegmentation\'s --aug-test: --tta '
+        '--tta-scales 0.5 0.75 1 1.25 1.5 1.75)')
+
+
+def tta_test_cfg(args: argparse.Namespace) -> Dict[str, Any]:
+    """The ``test_cfg`` fields that :func:`add_tta_args`' flags set, checked.
+
+    Args:
+        args: Parsed arguments with ``tta`` and ``tta_scales``.
+
+    Returns:
+        ``flip`` and/or ``scales``, the ones given.
+
+    Raises:
+        ConfigValueError: a scale that is not a positive number.
+    """
+    fields: Dict[str, Any] = dict(flip=True) if args.tta else {}
+    if args.tta_scales:
+        fields['scales'] = args.tta_scales
+    try:
+        InferenceConfig(**fields)
+    except ConfigValueError as error:
+        raise ConfigValueError(f'--tta-scales: {error}') from None
+    return fields
 
 
 def configure_checkpoint_fit(cfg: Any, strict: bool) -> None:

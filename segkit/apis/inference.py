@@ -121,6 +121,21 @@ def _test_pipeline(cfg: Config, from_array: bool) -> Compose:
         ])
 
 
+def dataset_image_paths(dataset_cfg: Dict[str, Any]) -> List[str]:
+    """The image files of the dataset ``dataset_cfg`` describes, in dataset
+    order; its pipeline is not built.
+
+    Args:
+        dataset_cfg: A dataset config, e.g. ``cfg.train_dataloader.dataset``.
+
+    Returns:
+        Each sample's ``img_path``.
+    """
+    with DefaultScope.overwrite_default_scope(SCOPE):
+        dataset = DATASETS.build(dict(dataset_cfg, pipeline=[]))
+    return [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
+
+
 def iter_inference(model: BaseSegmentor,
                    images: Union[ImageInput, Iterable[ImageInput]],
                    batch_size: int = 1,

@@ -11,10 +11,9 @@ from mmengine.runner import Runner
 from mmengine.structures import PixelData
 from torch import nn
 
-from segkit.apis import inference, iter_inference
+from segkit.apis import dataset_image_paths, inference, iter_inference
 from segkit.engine.run_facts import padded_size, train_crop_size
 from segkit.models import BaseSegmentor
-from segkit.registry import DATASETS
 from segkit.structures import SegDataSample
 from .machine import DTYPES, conv_dtypes, count_gflop, dtype_name
 from .timing import Settings, Sync, endless, summary, timed_rates
@@ -79,8 +78,7 @@ def bench_infer(cfg: Config, model: BaseSegmentor, settings: Settings,
 
 def test_image_paths(cfg: Config) -> List[str]:
     """The image files of ``cfg``'s test set, in dataset order."""
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    paths = [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
+    paths = dataset_image_paths(cfg.test_dataloader.dataset)
     if not paths:
         raise ValueError(f'config {cfg.filename}: the test dataset has no '
                          'images to run inference on')

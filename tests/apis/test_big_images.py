@@ -91,25 +91,49 @@ def test_flip_falls_back_to_predict_without_logits(frame):
     assert 'seg_logits' not in lean and 'seg_logits' in full
 
 
-# Peak RSS needs its own process: ru_maxrss never goes down.
+# Peak RSS needs its own process: ru_maxrss never goes down. The model is
+# tiny_unet's, with argv's classes and test_cfg (JSON), warmed up on a crop.
 PEAK_RSS = '''
 import json, resource, sys
 import numpy as np
 from segkit.apis import inference, init_model
-height, width, classes, crop = map(int, sys.argv[1:5])
-model = init_model(sys.argv[5], cfg_options={
+height, width, classes = map(int, sys.argv[1:4])
+model = init_model(sys.argv[4], cfg_options={
     'model.backbone.base_channels': 4, 'model.backbone.depth': 2, 'model.decode_head.num_classes': classes,
     'model.data_preprocessor.size_divisor': 4,
-    'model.test_cfg': dict(mode='slide', crop_size=crop, stride=crop)})
+    'model.test_cfg': json.loads(sys.argv[5])})
 image = np.random.default_rng(0).integers(0, 256, (height, width, 3),
                                           np.uint8)
 inference(model, [image[:64, :64]], seg_logits=False)  # allocators warm
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+'''
+BANDS_RSS = PEAK_RSS + '''
+before = peak()
 [sample] = inference(model, [image], seg_logits=False)
-extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-print(json.dumps(dict(extra_bytes=extra * 1024,
+print(json.dumps(dict(extra_bytes=peak() - before,
                       shape=list(sample.pred_sem_seg.shape))))
 '''
+# The same image with the second scales after the first (argv[6], JSON).
+SCALES_RSS = PEAK_RSS + '''
+before = peak()
+inference(model, [image])
+first = peak()
+model.set_test_options(scales=json.loads(sys.argv[6]))
+inference(model, [image])
+print(json.dumps(dict(first=first - before, growth=peak() - first)))
+'''
+
+
+def peak_rss(script: str, height: int, width: int, classes: int,
+             test_cfg: dict, *extra: str) -> dict:
+    """The JSON line ``script`` prints, run in its own process."""
+    run = subprocess.run(
+        [sys.executable, '-c', script, str(height), str(width),
+         str(classes), ISBI, json.dumps(test_cfg), *extra],
+        capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def test_large_image_memory_does_not_grow_with_classes_times_pixels():
@@ -120,12 +144,22 @@ def test_large_image_memory_does_not_grow_with_classes_times_pixels():
     # band-sized logits (32 MiB each): measured 0.15 GiB. (10k x 10k px,
     # 11 classes, 512 px windows: 10.4 GiB whole, 1.9 GiB in bands.)
     height, width, classes, crop = 4096, 256, 128, 256
-    run = subprocess.run(
-        [sys.executable, '-c', PEAK_RSS, str(height), str(width),
-         str(classes), str(crop), ISBI], capture_output=True, text=True,
-        timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result = peak_rss(BANDS_RSS, height, width, classes,
+                      dict(mode='slide', crop_size=crop, stride=crop))
     assert result['shape'] == [height, width]
     whole_logits = classes * height * width * 4
     assert result['extra_bytes'] < whole_logits / 2, result
+
+
+def test_multi_scale_memory_does_not_grow_with_the_number_of_scales():
+    # Scales add their probabilities into one running sum: 6 views (0.5
+    # and 1, three times) peak where 2 did, at the sum, the scale-1 logits
+    # and probabilities and the kept seg_logits (64 MiB each here; measured
+    # 5 of them). Keeping each view's probabilities would add 4 views,
+    # 160 MiB, beyond the first run's peak.
+    height, width, classes = 1024, 256, 64
+    logits = classes * height * width * 4
+    result = peak_rss(SCALES_RSS, height, width, classes,
+                      dict(scales=[0.5, 1.0]), json.dumps([0.5, 1.0] * 3))
+    assert result['first'] > 2 * logits, result  # the sum and a view seen
+    assert result['growth'] < logits / 2, result

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from segkit.apis import ConfigKeyError, load_config
+from segkit.utils import ConfigValueError
 
 QUICK = str(Path(__file__).parents[2] / 'configs' / 'unet_camvid_quick.py')
 
@@ -38,6 +39,19 @@ def test_unknown_nested_key_names_where_it_was_looked_for():
 def test_constructor_argument_left_at_default_may_be_set():
     cfg = load_config(QUICK, {'model.data_preprocessor.channels_last': True})
     assert cfg.model.data_preprocessor.channels_last is True
+
+
+def test_test_cfg_scales_are_a_checked_key():
+    cfg = load_config(QUICK, {'model.test_cfg.scales': [0.75, 1, 1.25]})
+    assert cfg.model.test_cfg.scales == [0.75, 1, 1.25]
+    with pytest.raises(ConfigValueError, match=r'^--cfg-options '
+                       r'model.test_cfg of .*unet_camvid_quick.py: test_cfg '
+                       r'scales=\[0.75, 0\]: expected a non-empty list of '
+                       r'positive resize factors'):
+        load_config(QUICK, {'model.test_cfg.scales': [0.75, 0]})
+    with pytest.raises(ConfigKeyError, match="did you mean "
+                       "'model.test_cfg.scales'"):
+        load_config(QUICK, {'model.test_cfg.scale': [0.75]})
 
 
 def test_data_root_moves_every_dataloader(tmp_path):

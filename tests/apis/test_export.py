@@ -1,6 +1,7 @@
 """ONNX export checked against PyTorch: every model config in configs/
 (tiny widths where the config has them), the preprocessing and argmax
 variants, the sidecar, and the onnxruntime backend behind predict."""
+import copy
 import gc
 import weakref
 from pathlib import Path
@@ -135,6 +136,46 @@ def test_onnxruntime_backend_predicts_as_pytorch_in_slide_and_flip_mode(
         assert agree.mean() >= 0.9999
         assert torch.allclose(ours.seg_logits.data, theirs.seg_logits.data,
                               atol=1e-3)
+
+
+def test_onnxruntime_backend_runs_multi_scale_tta_as_pytorch(
+        dynamic_export, camvid_sample_root):
+    config = 'unet_camvid_quick.py'
+    exported, path = dynamic_export(config)
+    model = copy.deepcopy(exported)
+    onnx_model = init_onnx_model(str(REPO / 'configs' / config), str(path),
+                                 cfg_options=tiny_options(config))
+    for each in (model, onnx_model):
+        each.set_test_options(flip=True, scales=[0.5, 1.25])
+    images = sorted((camvid_sample_root / 'val').glob('*.png'))[:2]
+    for ours, theirs in zip(inference(model, images, batch_size=2),
+                            inference(onnx_model, images, batch_size=2)):
+        torch.testing.assert_close(theirs.seg_logits.data.softmax(0),
+                                   ours.seg_logits.data.softmax(0),
+                                   rtol=0, atol=1e-4)
+        agree = (ours.pred_sem_seg.data == theirs.pred_sem_seg.data).float()
+        assert agree.mean() >= 0.9999
+
+
+def test_a_static_export_refuses_other_scales_in_one_line(
+        dynamic_export, tmp_path, camvid_sample_root):
+    config = 'unet_camvid_quick.py'
+    model, _ = dynamic_export(config)
+    image = sorted((camvid_sample_root / 'val').glob('*.png'))[0]
+    padded = inference(model, [image])[0].metainfo['batch_input_shape']
+    path = tmp_path / 'static.onnx'
+    _export(model, path, shape=tuple(padded))
+    onnx_model = init_onnx_model(str(REPO / 'configs' / config), str(path),
+                                 cfg_options=tiny_options(config))
+    onnx_model.set_test_options(flip=True, scales=[1.0])
+    assert inference(onnx_model, [image])[0].pred_sem_seg.shape == (360, 480)
+    onnx_model.set_test_options(scales=[0.75, 1.0])
+    with pytest.raises(ConfigValueError) as refused:
+        inference(onnx_model, [image])
+    assert str(refused.value) == (
+        f'{path} was exported for {padded[0]}x{padded[1]} inputs, but '
+        'test_cfg.scales=[0.75, 1.0] runs the network on resized images: '
+        'export with --dynamic for multi-scale TTA')
 
 
 def test_the_onnxruntime_session_starts_with_the_first_batch(

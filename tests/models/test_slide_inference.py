@@ -1,4 +1,5 @@
-"""BaseSegmentor's inference modes: sliding window and flip TTA.
+"""BaseSegmentor's inference modes: sliding window, flip and multi-scale
+TTA.
 
 Tiny hand-made networks make the expected logits computable: a 1×1 conv is
 a function of each pixel alone (so windows must not change it, and it is
@@ -10,6 +11,7 @@ from typing import List, Tuple
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segkit.engine.optim import precision as optim_precision
@@ -18,6 +20,7 @@ from segkit.models.segmentors.inference_modes import (InferenceConfig,
                                                       mirror_images,
                                                       window_starts)
 from segkit.structures import SegDataSample
+from segkit.utils import ConfigValueError
 
 
 class Conv(BaseSegmentor):
@@ -212,6 +215,10 @@ def test_binary_flip_averages_sigmoids_not_logits():
     (dict(flips=True), r"unknown keys \['flips'\]"),
     (dict(window_batch=0), r'window_batch=0'),
     (dict(precision='fp8'), r"precision='fp8'"),
+    (dict(scales=[]), r'scales=\[\]: expected a non-empty list'),
+    (dict(scales=[1.0, 0]), r'scales=\[1.0, 0\]'),
+    (dict(scales=1.25), r'scales=1.25'),
+    (dict(scales=[True]), r'scales=\[True\]'),
 ])
 def test_bad_test_cfg_is_refused_at_construction(cfg, message):
     with pytest.raises(ValueError, match=message):
@@ -254,3 +261,104 @@ def test_precision_autocasts_the_network_and_returns_float32_logits(
     torch.testing.assert_close(logits(samples), reference,
                                rtol=0, atol=0 if computed == torch.float32
                                else 0.05)
+
+
+def test_scales_are_floats_and_one_scale_of_1_is_a_single_view():
+    assert Conv(test_cfg=dict(scales=[1, 1.5])).test_cfg.scales == (1.0, 1.5)
+    assert InferenceConfig(scales=[1]).single_view
+    assert not InferenceConfig(scales=[1, 1]).single_view
+    with pytest.raises(ConfigValueError, match='e.g. \\[0.75, 1.0, 1.25\\]'):
+        Conv().set_test_options(scales=[-1])
+
+
+def test_scale_1_twice_gives_the_single_scale_prediction():
+    torch.manual_seed(6)
+    inputs = torch.randn(2, 3, 13, 21)
+    plain = predict(Conv(kernel=3), inputs)
+    assert torch.equal(logits(predict(Conv(kernel=3, test_cfg=dict(
+        scales=[1.0])), inputs)), logits(plain))
+    twice = predict(Conv(kernel=3, test_cfg=dict(scales=[1.0, 1.0])),
+                    inputs)
+    torch.testing.assert_close(logits(twice).softmax(1),
+                               logits(plain).softmax(1))
+    assert all(torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
+               for a, b in zip(plain, twice))
+
+
+def test_flip_at_scale_1_averages_the_two_views_as_before():
+    torch.manual_seed(7)
+    inputs = torch.randn(1, 3, 11, 14)
+    model = Conv(kernel=3, test_cfg=dict(flip=True, scales=[1.0]))
+    with torch.no_grad():
+        views = (model.conv(inputs).softmax(1) +
+                 model.conv(inputs.flip(-1)).flip(-1).softmax(1)) / 2
+    assert torch.equal(logits(predict(model, inputs)), views.log())
+
+
+def by_hand(model: BaseSegmentor, image: Tensor, scales, flip: bool,
+            divisor: int) -> Tensor:
+    """The mean probabilities of one normalised ``(3, h, w)`` image over
+    its views, each resized, padded, run and resized back here."""
+    h, w = image.shape[-2:]
+    total = 0
+    for scale in scales:
+        size = (int(h * scale + 0.5), int(w * scale + 0.5))
+        scaled = F.interpolate(image[None], size=size, mode='bilinear',
+                               align_corners=False)
+        for mirror in (False, True)[:1 + flip]:
+            view = scaled.flip(-1) if mirror else scaled
+            padded = F.pad(view, (0, -size[1] % divisor,
+                                  0, -size[0] % divisor))
+            out = model.forward_logits(padded)[..., :size[0], :size[1]]
+            probs = model.probabilities(out.flip(-1) if mirror else out)
+            total = total + F.interpolate(probs, size=(h, w),
+                                          mode='bilinear',
+                                          align_corners=False)[0]
+    return total / (len(scales) * (1 + flip))
+
+
+@pytest.mark.parametrize('num_classes, flip', [(3, False), (3, True),
+                                               (1, False)])
+def test_scales_average_the_probabilities_resized_back(num_classes, flip):
+    """Two images of odd sizes in one padded batch through test_step: each
+    image's probabilities are the mean over scales 0.5 and 1 (and mirrors)
+    computed by hand; a binary model thresholds the mean sigmoid."""
+    pre = dict(type='SegDataPreProcessor', size_divisor=8)
+    model = Conv(num_classes=num_classes, kernel=3, threshold=0.45,
+                 data_preprocessor=pre,
+                 test_cfg=dict(scales=[0.5, 1.0], flip=flip))
+    torch.manual_seed(8)
+    shapes = [(37, 53), (21, 30)]
+    images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
+              for h, w in shapes]
+    data = dict(inputs=images, data_samples=[SegDataSample(metainfo=dict(
+        img_shape=s, ori_shape=s)) for s in shapes])
+    with torch.no_grad():
+        results = model.test_step(data)
+        # at 0.5: 19x27 and 11x15, padded to 24x32; then the 40x56 batch
+        assert model.calls == [(2, 3, 24, 32)] * (1 + flip) + [
+            (2, 3, 40, 56)] * (1 + flip)
+        for image, result in zip(images, results):
+            normalised = model.data_preprocessor(dict(
+                inputs=[image], data_samples=None))['inputs'][0]
+            expected = by_hand(model, normalised[:, :image.shape[1],
+                                                 :image.shape[2]],
+                               [0.5, 1.0], flip, divisor=8)
+            torch.testing.assert_close(
+                model.probabilities(result.seg_logits.data), expected)
+            classes = ((expected > 0.45).long() if num_classes == 1 else
+                       expected.argmax(0, keepdim=True))
+            assert torch.equal(result.pred_sem_seg.data, classes)
+
+
+def test_slide_windows_bound_every_scale():
+    """Each scale runs through the windows: no network call is larger than
+    the crop, at 0.5 (one clipped window) as at 1.5."""
+    model = Conv(kernel=3, test_cfg=slide((16, 16), (12, 12), flip=True,
+                                          scales=[0.5, 1.5],
+                                          window_batch=2))
+    predict(model, torch.randn(1, 3, 30, 40))
+    # 15x20 at 0.5: one row of two windows, clipped to the 15 rows
+    assert model.calls[0] == (2, 3, 15, 16)
+    assert all(call[0] <= 2 and call[2:] <= (16, 16) for call in model.calls)
+    assert {call[2:] for call in model.calls} == {(15, 16), (16, 16)}

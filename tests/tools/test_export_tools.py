@@ -63,8 +63,10 @@ def test_export_then_score_the_onnx_file_as_the_checkpoint(
     for name, model_file in (('pytorch', checkpoint),
                              ('onnx', str(tmp_path / 'model.onnx'))):
         out = tmp_path / f'{name}.json'
+        # with flip and multi-scale TTA: both backends take the flags
         done = run('test.py', 'configs/unet_camvid_quick.py', model_file,
                    '--out', str(out), '--work-dir', str(tmp_path / name),
+                   '--tta', '--tta-scales', '0.75', '1.25',
                    '--cfg-options', f'data_root={camvid_sample_root}',
                    *options)
         assert 'WARNING' not in done.stdout + done.stderr
@@ -117,3 +119,38 @@ def test_rle_submission_round_trips_and_both_backends_agree(
                 ok=False)
     assert multi.returncode == 1 and 'expected a binary model' in \
         multi.stderr and not (tmp_path / 'x.csv').exists()
+
+
+def test_int8_export_is_scored_by_the_test_tool(tmp_path,
+                                                camvid_sample_root):
+    checkpoint, options = tiny_model(tmp_path, 'unet_camvid_quick.py')
+    options.append(f'data_root={camvid_sample_root}')
+    log = export('unet_camvid_quick.py', checkpoint, options,
+                 tmp_path / 'model.onnx', '--int8', '--calib', '2')
+    assert re.search(r'model_int8\.onnx: .* calibrated \(MinMax\) on 2 '
+                     r'training images', log), log
+    meta = json.loads((tmp_path / 'model_int8.json').read_text())
+    assert meta['int8']['calibration']['images'] == 2
+    assert meta['int8']['ops']['int8'] and 'int8' not in json.loads(
+        (tmp_path / 'model.json').read_text())
+    out = tmp_path / 'int8.json'
+    run('test.py', 'configs/unet_camvid_quick.py',
+        str(tmp_path / 'model_int8.onnx'), '--out', str(out),
+        '--work-dir', str(tmp_path / 'int8'), '--cfg-options', *options)
+    assert 0 <= json.loads(out.read_text())['mIoU'] <= 1
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--calib', '4'], '--calib 4 without --int8'),
+    (['--int8'], '--int8 with no --calib: expected --calib N'),
+    (['--int8', '--calib', '0'], '--int8 with --calib 0: expected'),
+])
+def test_bad_int8_arguments_are_one_line_and_write_nothing(
+        tmp_path, flags, message):
+    """Checked first: the checkpoint is not even looked for."""
+    out = tmp_path / 'out'
+    proc = run('export.py', 'configs/unet_camvid_quick.py', 'missing.pth',
+               '--out', str(out / 'model.onnx'), *flags, ok=False)
+    assert proc.returncode == 1 and proc.stderr.startswith(
+        f'error: {message}') and proc.stderr.count('\n') == 1, proc.stderr
+    assert not out.exists()

@@ -54,7 +54,8 @@ def infer(*args: str) -> subprocess.CompletedProcess:
 def test_writes_one_mask_per_image_at_its_size(setup, fmt):
     root, checkpoint, images = setup
     out_dir = root / f'out_{fmt}'
-    extra = ['--tta'] if fmt == 'color' else []
+    extra = {'color': ['--tta'],
+             'index': ['--tta-scales', '0.75', '1.25']}.get(fmt, [])
     proc = infer(CONFIG, checkpoint, str(root / 'folder_a'),
                  str(root / 'glob_b' / '*.jpg'), '--out-dir', str(out_dir),
                  '--format', fmt, '--batch-size', '2', *extra,
@@ -74,7 +75,8 @@ def test_writes_one_mask_per_image_at_its_size(setup, fmt):
     if fmt == 'index':
         # The very masks the Python API predicts for the files (in one
         # batch too: padding to the batch's size shifts edge logits).
-        model = init_model(CONFIG, checkpoint, cfg_options=TINY)
+        model = init_model(CONFIG, checkpoint, cfg_options=dict(
+            TINY, **{'model.test_cfg.scales': [0.75, 1.25]}))
         samples = inference(model, list(images), batch_size=2)
         for path, sample in zip(images, samples):
             assert np.array_equal(masks[path],
@@ -98,3 +100,13 @@ def test_bad_inputs_are_all_named_before_any_work(setup):
         in proc.stderr
     assert 'Traceback' not in proc.stderr
     assert not (root / 'never').exists()
+
+
+def test_a_bad_tta_scale_is_one_line(setup):
+    root, checkpoint, _ = setup
+    proc = infer(CONFIG, checkpoint, str(root / 'folder_a'), '--tta-scales',
+                 '0', '1')
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        'error: --tta-scales: test_cfg scales=[0.0, 1.0]: expected a '
+        'non-empty list of positive resize factors, e.g. [0.75, 1.0, 1.25]\n')

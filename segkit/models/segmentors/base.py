@@ -1,5 +1,6 @@
 """What every segmentor shares: the three forward modes around one network,
-and the inference modes (whole image, sliding window, flip TTA) of predict."""
+and the inference modes (whole image, sliding window, flip and multi-scale
+TTA) of predict."""
 import dataclasses
 from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Optional, Sequence, Union
@@ -13,8 +14,8 @@ from torch import Tensor, nn
 from segkit.engine.optim.precision import autocast_dtype
 from segkit.registry import MODELS
 from segkit.structures import SegDataSample
-from .inference_modes import (FLIP_DIMS, InferenceConfig, mirror_images,
-                              slide_logits)
+from .inference_modes import (FLIP_DIMS, InferenceConfig, add_resized,
+                              mirror_images, rescale_images, slide_logits)
 
 
 class BaseSegmentor(BaseModel, metaclass=ABCMeta):
@@ -32,7 +33,8 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
         align_corners: passed to the bilinear resize of logits.
         test_cfg: how ``predict`` computes logits, see
             :class:`InferenceConfig`, e.g. ``dict(mode='slide',
-            crop_size=(360, 480), stride=(240, 320), flip=True)``; whole
+            crop_size=(360, 480), stride=(240, 320), flip=True,
+            scales=[0.75, 1.0, 1.25])``; whole
             image without flip by default. ``tensor`` mode always returns
             the network's plain logits.
     """
@@ -114,22 +116,49 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
     def inference(self, inputs: Tensor,
                   data_samples: List[SegDataSample]) -> Tensor:
         """Logits of the padded batch as ``test_cfg`` asks: whole or
-        sliding window, with or without flip averaging."""
-        logits = self.window_logits(inputs)
-        if not self.test_cfg.flip:
-            return logits
+        sliding window, at each of ``scales``, with or without its mirror.
+
+        Views (scales, mirrors) add their probabilities, resized to each
+        image's ``img_shape``, into one running sum at the batch's size, so
+        memory grows with the largest scale, not with the number of views;
+        the result is the log of their mean (logit when binary), valid
+        inside each ``img_shape``.
+        """
+        cfg = self.test_cfg
+        if cfg.single_view:
+            return self.window_logits(inputs)
         shapes = [
             sample.metainfo.get('img_shape', inputs.shape[-2:])[:2]
             for sample in data_samples
         ]
-        mirrored = mirror_images(
-            self.window_logits(mirror_images(inputs, shapes)), shapes)
-        probs = (self.probabilities(logits) +
-                 self.probabilities(mirrored)) / 2
+        # MMEngine's base preprocessor (tests, bare models) does not pad
+        pre = self.data_preprocessor
+        divisor = getattr(pre, 'pad_size_divisor', 1)
+        pad_value = getattr(pre, 'pad_value', 0)
+        total = inputs.new_zeros(
+            (inputs.shape[0], self.num_classes, *inputs.shape[-2:]),
+            dtype=torch.float32)
+        for scale in cfg.scales:
+            scaled, sizes = rescale_images(inputs, shapes, scale, divisor,
+                                           pad_value)
+            for mirror in (False, True)[:1 + cfg.flip]:
+                add_resized(total, self.view_probabilities(
+                    scaled, sizes, mirror), shapes, sizes, self.resize)
+        probs = total.div_(len(cfg.scales) * (1 + cfg.flip))
         if self.num_classes == 1:
             # eps keeps logits finite, so that resizing them cannot make NaN
             return torch.logit(probs, eps=1e-6)
         return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
+
+    def view_probabilities(self, inputs: Tensor,
+                           shapes: Sequence[Sequence[int]],
+                           mirror: bool) -> Tensor:
+        """Probabilities of the padded batch, or of its images mirrored
+        inside their ``shapes`` and mirrored back."""
+        if not mirror:
+            return self.probabilities(self.window_logits(inputs))
+        return self.probabilities(mirror_images(
+            self.window_logits(mirror_images(inputs, shapes)), shapes))
 
     def window_logits(self, inputs: Tensor) -> Tensor:
         """float32 logits of the whole batch at once, or window by window,
@@ -159,13 +188,16 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
 
     def set_test_options(self,
                          threshold: Optional[float] = None,
-                         flip: Optional[bool] = None) -> None:
-        """Override the binary ``threshold`` and/or flip TTA, e.g. from
-        command-line flags; ``None`` keeps the current value.
+                         flip: Optional[bool] = None,
+                         scales: Optional[Sequence[float]] = None) -> None:
+        """Override the binary ``threshold``, flip and/or multi-scale TTA,
+        e.g. from command-line flags; ``None`` keeps the current value.
 
         Args:
             threshold: Foreground probability in [0, 1]; binary models only.
             flip: Average each image's prediction with its mirror's.
+            scales: Average the predictions of the image resized by each
+                factor (:class:`InferenceConfig`).
         """
         if threshold is not None:
             if self.num_classes != 1:
@@ -179,6 +211,8 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
             self.threshold = threshold
         if flip is not None:
             self.test_cfg = dataclasses.replace(self.test_cfg, flip=flip)
+        if scales is not None:
+            self.test_cfg = dataclasses.replace(self.test_cfg, scales=scales)
 
     def probabilities(self, logits: Tensor) -> Tensor:
         """Sigmoid of binary logits, else softmax over the class dim."""

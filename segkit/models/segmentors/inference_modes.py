@@ -1,5 +1,6 @@
-"""How ``predict`` computes logits: whole image, sliding windows, flip
-averaging, and sliding windows one row at a time for huge images."""
+"""How ``predict`` computes logits: whole image, sliding windows, flip and
+multi-scale averaging, and sliding windows one row at a time for huge
+images."""
 import math
 from dataclasses import dataclass, fields
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -11,6 +12,7 @@ from torch import Tensor
 
 from segkit.engine.optim.precision import PRECISIONS
 from segkit.structures import SegDataSample
+from segkit.utils import ConfigValueError
 
 # mmcv's RandomFlip directions → the tensor dims they mirror.
 FLIP_DIMS = {'horizontal': (-1, ), 'vertical': (-2, ), 'diagonal': (-2, -1)}
@@ -46,6 +48,11 @@ class InferenceConfig:
         flip: Also predict the horizontal mirror and average the two
             probabilities; ``seg_logits`` then holds their log (logit when
             binary).
+        scales: Multi-scale TTA (mmsegmentation's ``--aug-test``): the
+            normalised image is resized by each factor (bilinear), padded
+            to the size divisor and predicted as ``mode`` says (and
+            mirrored with ``flip``); the probabilities, resized back, are
+            averaged over every view. ``(1.0,)``: the image as it is.
         window_batch: Windows per forward pass in ``slide`` mode.
         precision: ``'fp32'`` (exact), or autocast: ``'auto'``, ``'bf16'``,
             ``'fp16'``, resolved by
@@ -58,6 +65,7 @@ class InferenceConfig:
     flip: bool = False
     window_batch: int = 4
     precision: str = 'fp32'
+    scales: Tuple[float, ...] = (1.0, )
 
     def __post_init__(self) -> None:
         if self.mode not in INFERENCE_MODES:
@@ -89,6 +97,19 @@ class InferenceConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f'test_cfg precision={self.precision!r}: '
                              f'expected one of {PRECISIONS}')
+        if (not isinstance(self.scales, (list, tuple)) or not self.scales
+                or not all(_is_positive_number(s) for s in self.scales)):
+            raise ConfigValueError(
+                f'test_cfg scales={self.scales!r}: expected a non-empty list '
+                'of positive resize factors, e.g. [0.75, 1.0, 1.25]')
+        object.__setattr__(self, 'scales',
+                           tuple(float(s) for s in self.scales))
+
+    @property
+    def single_view(self) -> bool:
+        """One forward pass per image (or per window): no flip, no other
+        scale."""
+        return not self.flip and self.scales == (1.0, )
 
     @classmethod
     def from_cfg(cls, cfg: Union[None, Mapping, 'InferenceConfig']
@@ -103,6 +124,11 @@ class InferenceConfig:
             raise ValueError(f'test_cfg has unknown keys {unknown}: expected '
                              f'some of {known}')
         return cls(**cfg)
+
+
+def _is_positive_number(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0 < value < math.inf)
 
 
 def window_starts(size: int, crop: int, stride: int) -> List[int]:
@@ -122,6 +148,48 @@ def mirror_images(batch: Tensor, shapes: Sequence[Sequence[int]]) -> Tensor:
     for i, (h, w) in enumerate(shapes):
         mirrored[i, :, :h, :w] = batch[i, :, :h, :w].flip(-1)
     return mirrored
+
+
+def rescale_images(batch: Tensor, shapes: Sequence[Sequence[int]],
+                   scale: float, divisor: int,
+                   pad_value: float) -> Tuple[Tensor, List[Tuple[int, int]]]:
+    """Resize each image's ``(h, w)`` top-left area by ``scale`` (bilinear,
+    sides rounded as mmcv's ``imrescale``) and pad the batch right and
+    bottom with ``pad_value`` to multiples of ``divisor``, as the data
+    preprocessor pads.
+
+    Returns:
+        The new batch (``batch`` itself at scale 1) and each image's
+        ``(h, w)`` in it.
+    """
+    if scale == 1:
+        return batch, [tuple(shape[:2]) for shape in shapes]
+    sizes = [(max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5)))
+             for h, w in (shape[:2] for shape in shapes)]
+    height, width = (math.ceil(max(sides) / divisor) * divisor
+                     for sides in zip(*sizes))
+    scaled = batch.new_full((*batch.shape[:2], height, width), pad_value)
+    if batch.is_contiguous(memory_format=torch.channels_last):
+        # the preprocessor's layout: faster convolutions
+        scaled = scaled.contiguous(memory_format=torch.channels_last)
+    for i, (shape, size) in enumerate(zip(shapes, sizes)):
+        scaled[i, :, :size[0], :size[1]] = F.interpolate(
+            batch[i:i + 1, :, :shape[0], :shape[1]], size=size,
+            mode='bilinear', align_corners=False)[0]
+    return scaled, sizes
+
+
+def add_resized(total: Tensor, probs: Tensor,
+                shapes: Sequence[Sequence[int]],
+                sizes: Sequence[Sequence[int]],
+                resize: Callable[[Tensor, Sequence[int]], Tensor]) -> None:
+    """Add each image's probabilities (its ``sizes`` top-left area of
+    ``probs``), resized by ``resize`` to its ``shapes`` area, into
+    ``total`` in place."""
+    for i, (shape, size) in enumerate(zip(shapes, sizes)):
+        h, w = shape[:2]
+        total[i, :, :h, :w] += resize(probs[i:i + 1, :, :size[0], :size[1]],
+                                      (h, w))[0]
 
 
 def slide_logits(forward: Callable[[Tensor], Tensor], inputs: Tensor,
@@ -162,11 +230,12 @@ def slide_logits(forward: Callable[[Tensor], Tensor], inputs: Tensor,
 def can_predict_in_bands(cfg: InferenceConfig, sample: SegDataSample) -> bool:
     """Whether :func:`predict_in_bands` gives ``predict``'s classes.
 
-    In slide mode, unless flip TTA mirrors the whole image or the pipeline
-    resized it (resizing logits back needs all of them at once).
+    In slide mode, unless flip or multi-scale TTA sees the whole image
+    several times or the pipeline resized it (resizing logits back needs
+    all of them at once).
     """
     meta = sample.metainfo
-    return (cfg.mode == 'slide' and not cfg.flip
+    return (cfg.mode == 'slide' and cfg.single_view
             and not meta.get('flip', False)
             and tuple(meta['img_shape'][:2]) == tuple(meta['ori_shape'][:2]))
 

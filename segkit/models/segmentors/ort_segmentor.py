@@ -1,9 +1,10 @@
 """An exported ONNX model behind the segmentor interface, run by
 onnxruntime: the test pipeline, data preprocessor, sliding windows, flip
-TTA, threshold and resizing back are segkit's, only the network is not."""
+and multi-scale TTA, threshold and resizing back are segkit's, only the
+network is not."""
 import dataclasses
 import os
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
@@ -41,13 +42,16 @@ class ONNXRuntimeSegmentor(BaseSegmentor):
 
     The PyTorch model's config (``model``) is built once, to take what
     surrounds the network from it: data preprocessor, ``test_cfg`` (so
-    slide and flip run through the same code as PyTorch's predict),
+    slide, flip and scales run through the same code as PyTorch's
+    predict; scales other than 1 need a ``--dynamic`` export),
     ``threshold`` and ``align_corners``. Its weights are not used. The
-    network runs in float32 (``test_cfg.precision`` is set to ``'fp32'``).
+    network takes and returns float32 (``test_cfg.precision`` is set to
+    ``'fp32'``) and computes in the file's precision.
 
     Args:
         onnx_file: An export without ``--with-preprocess`` or
-            ``--with-argmax`` (input: the normalised, padded batch).
+            ``--with-argmax`` (input: the normalised, padded batch), or
+            its int8 quantisation (``--int8``), which takes the same.
         model: The model that was exported, or its config (built here;
             its weights are never used).
         threads: onnxruntime intra-op threads; its default if None.
@@ -112,11 +116,20 @@ class ONNXRuntimeSegmentor(BaseSegmentor):
         size = self.input_shape[axis]
         return size if isinstance(size, int) else None
 
-    def forward_logits(self, inputs: Tensor) -> Tensor:
-        """Logits of the float32 ``(N, 3, H, W)`` batch from onnxruntime;
-        a model exported for a fixed batch size runs it image by image."""
+    def network_feeds(self, inputs: Tensor) -> List[np.ndarray]:
+        """What onnxruntime runs for the float32 ``(N, 3, H, W)`` batch:
+        the batch as one array, or image by image for a model exported for
+        batches of 1; one clear error where the export's fixed sizes cannot
+        take it."""
         height, width = self._fixed(2), self._fixed(3)
-        if (height, width) != (None, None) and (
+        fixed_size = (height, width) != (None, None)
+        scales = self.test_cfg.scales
+        if fixed_size and any(scale != 1 for scale in scales):
+            raise ConfigValueError(
+                f'{self.onnx_file} was exported for {height}x{width} inputs, '
+                f'but test_cfg.scales={list(scales)} runs the network on '
+                'resized images: export with --dynamic for multi-scale TTA')
+        if fixed_size and (
                 (height or inputs.shape[2]), (width or inputs.shape[3])
         ) != tuple(inputs.shape[2:]):
             raise ConfigValueError(
@@ -125,14 +138,17 @@ class ONNXRuntimeSegmentor(BaseSegmentor):
                 'with --shape of the padded test image')
         array = inputs.detach().float().cpu().contiguous().numpy()
         fixed_batch = self._fixed(0)
-        chunks: Sequence[np.ndarray] = (
-            [array] if fixed_batch in (None, len(array)) else
-            [array[i:i + 1] for i in range(len(array))])
         if fixed_batch not in (None, 1, len(array)):
             raise ConfigValueError(
                 f'{self.onnx_file} was exported for batches of {fixed_batch}'
                 f', got {len(array)}: export with --dynamic or --batch 1')
-        outputs: List[np.ndarray] = [
-            self.session.run(None, {self.input_name: chunk})[0]
-            for chunk in chunks]
+        if fixed_batch in (None, len(array)):
+            return [array]
+        return [array[i:i + 1] for i in range(len(array))]
+
+    def forward_logits(self, inputs: Tensor) -> Tensor:
+        """Logits of the float32 ``(N, 3, H, W)`` batch from onnxruntime,
+        run as :meth:`network_feeds` splits it."""
+        outputs = [self.session.run(None, {self.input_name: feed})[0]
+                   for feed in self.network_feeds(inputs)]
         return torch.from_numpy(np.concatenate(outputs)).to(inputs.device)
