@@ -59,12 +59,17 @@ def render_confusion_png(matrix: Sequence[Sequence[float]],
     if shares.shape != (n, n):
         raise ValueError(f'confusion matrix of shape {shares.shape} for '
                          f'{n} classes')
-    side = min(14.0, 2.5 + 0.42 * n)
-    fig = Figure(figsize=(side + 1.2, side), dpi=100, layout='constrained')
+    # The matrix gets a fixed share of the figure; the title, tick labels
+    # and colour bar go around it and the saved picture is cut to all of
+    # them ('tight'), so a long title or class name widens the picture
+    # instead of being clipped or squeezing the matrix.
+    side = min(12.0, 1.5 + 0.4 * n)
+    fig = Figure(figsize=(side, side), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     image = ax.imshow(shares, cmap='Blues', vmin=0.0, vmax=1.0)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02,
+    colour_bar = fig.add_axes((1.03, 0.0, 0.05, 1.0))
+    fig.colorbar(image, cax=colour_bar,
                  label='share of the ground-truth class')
     labels = [name.replace('$', r'\$') for name in classes]
     ax.set_xticks(range(n), labels, rotation=90, fontsize='small')
@@ -79,5 +84,6 @@ def render_confusion_png(matrix: Sequence[Sequence[float]],
                         va='center', fontsize='x-small',
                         color='white' if share > 0.5 else 'black')
     buf = io.BytesIO()
-    fig.savefig(buf, format='png', metadata={'Software': None})
+    fig.savefig(buf, format='png', metadata={'Software': None},
+                bbox_inches='tight', pad_inches=0.1)
     return buf.getvalue()

@@ -194,9 +194,15 @@ def _plain_text(text: str) -> str:
     return text.replace('$', r'\$')
 
 
-def render_png(curve: Curve) -> bytes:
-    """The curve as PNG bytes, drawn on a private Agg canvas: 640x360, or
-    960x420 with more than 10 series (their legend goes beside the axes)."""
+def draw_curve(curve: Curve) -> Figure:
+    """The curve on a private Agg canvas: 640x360, or 960x420 with more
+    than 10 series (their legend goes beside the axes).
+
+    Up to 30 points a series is marked at each; a series of one point (a
+    run validated once) would be a dot: it is drawn as a large marker and,
+    up to 10 series, labelled with its value, and its step is the only
+    tick.
+    """
     many = len(curve.series) > 10  # matplotlib's 10 colours, then styles
     fig = Figure(figsize=(9.6, 4.2) if many else (6.4, 3.6), dpi=100,
                  layout='constrained')
@@ -205,10 +211,18 @@ def render_png(curve: Curve) -> bytes:
     for index, (label, (x, y)) in enumerate(curve.series.items()):
         ax.plot(x, y, label=_plain_text(label),
                 linestyle=('-', '--', ':', '-.')[index // 10 % 4],
-                marker='o' if len(x) <= 30 else None, markersize=3)
+                marker='o' if len(x) <= 30 else None,
+                markersize=8 if len(x) == 1 else 3)
+        if len(x) == 1 and not many:
+            ax.annotate(f'{y[0]:.4g}', (x[0], y[0]), xytext=(8, 6),
+                        textcoords='offset points')
     ax.set_title(_plain_text(curve.title))
     ax.set_xlabel(curve.xlabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps count
+    steps = {step for x, _ in curve.series.values() for step in x}
+    if len(steps) == 1:  # ticks at fractions of a step around it
+        ax.set_xticks(sorted(steps))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps count
     ax.grid(alpha=0.3)
     if 1 < len(curve.series) <= MAX_LEGEND:
         # Many classes: the legend goes beside the axes, not over them.
@@ -216,9 +230,14 @@ def render_png(curve: Curve) -> bytes:
                   ncols=1 + len(curve.series) // 16,
                   **(dict(loc='center left', bbox_to_anchor=(1.01, 0.5))
                      if many else {}))
+    return fig
+
+
+def render_png(curve: Curve) -> bytes:
+    """:func:`draw_curve`'s figure as PNG bytes."""
     buf = io.BytesIO()
     # No 'Software' tag: it would carry matplotlib's URL into every file.
-    fig.savefig(buf, format='png', metadata={'Software': None})
+    draw_curve(curve).savefig(buf, format='png', metadata={'Software': None})
     return buf.getvalue()
 
 

@@ -1,6 +1,6 @@
 """The few HTML pieces ``report.html`` is built from: escaped tables,
-images and panel figures, and its style sheet (inline: the page loads
-nothing)."""
+images and panel figures, its style sheet and the lightbox that shows a
+panel full size (both inline: the page loads nothing)."""
 import html
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
@@ -32,7 +32,56 @@ img.matrix{max-width:820px;width:100%;height:auto}
 figcaption{font-size:12px;color:#555;word-break:break-all}
 ul.confused{columns:3 260px;margin:6px 0 12px}
 .muted{color:#777}
+#lightbox{position:fixed;inset:0;z-index:1;display:flex;overflow:auto;
+ background:rgba(0,0,0,.85);cursor:zoom-out}
+#lightbox[hidden]{display:none}
+#lightbox figure{margin:auto;padding:16px}
+#lightbox img{display:block;max-width:none;width:auto;height:auto;
+ border:0}
+#lightbox figcaption{color:#ddd;font-size:13px;margin-top:6px}
+#lightbox a{color:#9cf}
+a.panel img{cursor:zoom-in}
 """
+
+#: A click on a panel shows the panel's own picture (its ``src`` reused, not
+#: embedded twice) at its natural size in an overlay, made at the first
+#: click, with its caption and the link to the full-size file; a click or
+#: Escape closes it. Without script, the panel's link opens the file.
+LIGHTBOX = """<script>
+(() => {
+  let box, full, text, file;
+  const show = (panel) => {
+    if (!box) {
+      box = document.createElement('div');
+      box.id = 'lightbox';
+      box.innerHTML = '<figure><img alt=""><figcaption><span></span> ' +
+        '&middot; <a>panel file</a> (opens beside the run folder)' +
+        '</figcaption></figure>';
+      document.body.append(box);
+      [full, text, file] = box.querySelectorAll('img, span, a');
+    }
+    const thumb = panel.querySelector('img');
+    full.src = thumb.src;
+    full.alt = thumb.alt;
+    text.textContent = panel.nextElementSibling.textContent;
+    file.href = panel.href;
+    box.hidden = false;
+  };
+  document.addEventListener('click', (event) => {
+    const panel = event.target.closest('a.panel');
+    if (panel && !(event.button || event.ctrlKey || event.metaKey ||
+                   event.shiftKey)) {
+      event.preventDefault();
+      show(panel);
+    } else if (box && box.contains(event.target) && event.target !== file) {
+      box.hidden = true;
+    }
+  });
+  document.addEventListener('keydown', (event) => {
+    if (box && event.key === 'Escape') box.hidden = true;
+  });
+})();
+</script>"""
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]],
@@ -64,7 +113,8 @@ def muted(text: str) -> str:
 
 
 def panel_figure(run_dir: Path, panel: Path, caption: str) -> str:
-    """A panel's thumbnail (a data URI), captioned, linking to the full-size
+    """A panel's thumbnail (a data URI), captioned; a click shows it full
+    size in the page's :data:`LIGHTBOX`, and its link opens the full-size
     file in the run folder.
 
     Args:
@@ -74,5 +124,6 @@ def panel_figure(run_dir: Path, panel: Path, caption: str) -> str:
     """
     src, size = thumbnail(panel)
     link = html.escape(quote(panel.relative_to(run_dir).as_posix()))
-    return (f'<figure><a href="{link}">{img(src, panel.stem, size)}</a>'
+    return (f'<figure><a class="panel" href="{link}">'
+            f'{img(src, panel.stem, size)}</a>'
             f'<figcaption>{html.escape(caption)}</figcaption></figure>')

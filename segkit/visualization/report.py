@@ -2,12 +2,14 @@
 confusion matrix, where the model fails, curves, samples.
 
 ``write_report(run_dir)`` writes ``run_dir/report.html``: plain HTML with
-inline CSS, no JavaScript and no external URL, and every picture inside it
-as a ``data:`` URI (the curves and the confusion matrix as drawn, the
-SegVisHook panels as thumbnails of at most 960 pixels, of the test and the
-last :data:`PANEL_STEPS` validations), so the file alone, copied anywhere,
-shows everything. Each thumbnail links to its full-size panel, which opens
-while the page sits in its run folder.
+inline CSS, one inline script (the panels' lightbox) and no external URL,
+and every picture inside it as a ``data:`` URI (the curves and the
+confusion matrix as drawn, the SegVisHook panels as thumbnails of at most
+960 pixels, of the test and the last :data:`PANEL_STEPS` validations), so
+the file alone, copied anywhere, shows everything. A click on a panel
+shows it at its natural size in an overlay of the page; the overlay (and
+the panel's link, without script) links to the full-size file, which
+opens while the page sits in its run folder.
 
 Besides ``vis_data/scalars.json`` and the config it reads what
 ``ReportHook`` records: ``run_info.json`` (machine, precision, versions,
@@ -31,7 +33,7 @@ from .curves import (BOOKKEEPING_KEYS, SCALARS_FILE, PathLike, Scalars,
                      build_curves, is_loss, json_object, load_scalars,
                      numeric, render_png)
 from .embed import data_uri
-from .html_parts import CSS, img, muted, panel_figure, table
+from .html_parts import CSS, LIGHTBOX, img, muted, panel_figure, table
 from .report_config import config_section
 from .report_facts import facts_rows, loss_rows
 from .report_failures import failures_section, most_confused_list
@@ -294,6 +296,7 @@ def write_report(run_dir: PathLike,
 {_curves_section(scalars)}
 <h2>Samples</h2>
 {_gallery_section(run_dir)}
+{LIGHTBOX}
 </body></html>
 """
     path = run_dir / REPORT_FILE

@@ -5,11 +5,12 @@ import runpy
 from pathlib import Path
 from typing import List
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from segkit.visualization.curves import (build_curves, load_scalars,
-                                         plot_curves)
+from segkit.visualization.curves import (build_curves, draw_curve,
+                                         load_scalars, plot_curves)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -146,3 +147,25 @@ def test_cli_writes_to_out_dir_and_exits_with_the_reason(iter_run, tmp_path,
     with pytest.raises(SystemExit, match=r'plot_curves: no scalars file .*'
                        r'missing/vis_data/scalars\.json'):
         main([str(tmp_path / 'missing')])
+
+
+def marker_pixels(png: Path, colour=(31, 119, 180)) -> int:
+    """Pixels within a small distance of ``colour`` (matplotlib's first
+    line colour, C0, anti-aliased at the edges)."""
+    pixels = np.asarray(Image.open(png).convert('RGB'), np.int16)
+    return int((np.abs(pixels - colour).sum(axis=2) < 30).sum())
+
+
+def test_a_single_validation_reads_as_a_labelled_marker(tmp_path):
+    run = tmp_path / 'exp' / '20260101_000000'
+    write_scalars(run, [train_line(1), train_line(2), val_line(2, 0.3)])
+    [mIoU] = [c for c in build_curves(load_scalars(run))
+              if c.name == 'val_mIoU']
+    # A 3-pixel dot was all one validation drew; a marker 8 points across
+    # covers some 100 pixels.
+    assert marker_pixels(plot_curves(run)[3]) > 60
+    labels = [t.get_text() for t in draw_curve(mIoU).axes[0].texts]
+    assert labels == ['0.3']
+    # and its step is the one tick: no fractions of an iteration
+    assert [t.get_text() for t in draw_curve(mIoU).axes[0].get_xticklabels()
+            ] == ['2']

@@ -1,11 +1,15 @@
 """A real run's report in a real browser: copied alone to another folder,
 the page still loads every image (curves, confusion matrix, sample panels,
-all embedded) in headless chromium and paints a page that is not blank; a
-real test run's report lays out where the model fails (the worst images,
-the empty frames with false positives, what each class is confused with).
+all embedded) in headless chromium and paints a page that is not blank, the
+whole confusion matrix and a run's single validation as a marker; a click
+on a panel shows it at its natural size over the page; a real test run's
+report lays out where the model fails (the worst images, the empty frames
+with false positives, what each class is confused with).
 
 Needs Debian's chromium: ``bash .ci/install_browser.sh``.
 """
+import base64
+import io
 import json
 import re
 import shutil
@@ -31,17 +35,19 @@ from segkit.engine.hooks import configure_hook
 from segkit.registry import DATASETS, HOOKS, MODELS
 
 REPO = Path(__file__).resolve().parents[2]
-CLASSES = ('sky', 'road <main>', 'car & "bus"')
+# A long class name: the confusion matrix's picture must widen, not cut.
+CLASSES = ('sky', 'road <main>', 'car & "bus" & other vehicles')
 PALETTE = np.array([(70, 130, 180), (128, 64, 128), (0, 0, 142)], np.uint8)
 CURVE_BLUE = (31, 119, 180)  # matplotlib's first line colour, C0
 CHROMIUM_FLAGS = [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
     '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync',
-    '--force-color-profile=srgb', '--window-size=1200,3000'
+    '--force-color-profile=srgb', '--window-size=1200,4000'
 ]
-# Added to the copy of the report that the browser opens; the report itself
-# has no script.
+# Added to the copy of the report that the browser opens. Besides counting
+# the pictures, it records where the confusion matrix and the validation
+# mIoU curve are laid out, "x,y,width,height", to find them in a screenshot.
 IMAGE_CHECK = """<script>
 window.addEventListener('load', () => {
   const images = Array.from(document.images);
@@ -49,9 +55,43 @@ window.addEventListener('load', () => {
   document.body.dataset.images = images.length;
   document.body.dataset.broken = broken.map(
     i => i.getAttribute('src').slice(0, 48)).join(' | ');
+  const box = (selector) => {
+    const r = document.querySelector(selector).getBoundingClientRect();
+    return [r.x, r.y, r.width, r.height].map(Math.round).join(',');
+  };
+  document.body.dataset.matrix = box('img.matrix');
+  document.body.dataset.valCurve = box('img[alt="val mIoU"]');
 });
 </script>
 """
+# Clicks the first panel as a user would, then records the overlay once
+# its picture is decoded: shown or not, its picture's laid-out and natural
+# size "width,height", the thumbnail's laid-out width; then, with CLOSE,
+# whether Escape hides it again.
+CLICK_CHECK = """<script>
+const CLOSE = %s;
+window.addEventListener('load', async () => {
+  const link = document.querySelector('a.panel');
+  link.click();
+  const box = document.getElementById('lightbox');
+  const full = box.querySelector('img');
+  await full.decode();
+  const shown = full.getBoundingClientRect();
+  Object.assign(document.body.dataset, {
+    overlay: getComputedStyle(box).display,
+    shown: `${Math.round(shown.width)},${Math.round(shown.height)}`,
+    natural: `${full.naturalWidth},${full.naturalHeight}`,
+    thumb: Math.round(link.querySelector('img').width),
+    sameSrc: full.src === link.querySelector('img').src,
+  });
+  if (CLOSE) {
+    document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));
+    document.body.dataset.closed = getComputedStyle(box).display;
+  }
+});
+</script>
+"""
+PANEL_SIZE = (480, 240)  # wider than a thumbnail in the 1200-pixel page
 # Counts, per part of "Where the model fails", its elements and those laid
 # out with a size (and, for a picture, decoded): "<all>/<shown>".
 FAILURES_CHECK = """<script>
@@ -119,12 +159,12 @@ class PanelHook(Hook):
         for i, sample in enumerate(outputs):
             pred = sample['pred_sem_seg']['data'][0].numpy()
             Image.fromarray(PALETTE[pred]).resize(
-                (96, 96), Image.NEAREST).save(
+                PANEL_SIZE, Image.NEAREST).save(
                     folder / f'frame {batch_idx}-{i}.png')
 
 
 def train_tiny_run(work_dir: Path) -> Path:
-    """4 iterations, validation (and panels) at 2 and 4, ReportHook on;
+    """4 iterations, one validation (and panels) at the end, ReportHook on;
     returns the run folder."""
     loader = dict(dataset=dict(type='ReportTestDataset'), batch_size=2,
                   sampler=dict(type='DefaultSampler', shuffle=False),
@@ -135,7 +175,7 @@ def train_tiny_run(work_dir: Path) -> Path:
         experiment_name=f'report-browser-{uuid.uuid4().hex}',
         train_dataloader=loader, val_dataloader=loader,
         val_evaluator=dict(type='IoUMetric'),
-        train_cfg=dict(by_epoch=False, max_iters=4, val_interval=2),
+        train_cfg=dict(by_epoch=False, max_iters=4, val_interval=4),
         val_cfg=dict(),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
@@ -181,17 +221,48 @@ def checked_body(exe: str, page: str, script: str, folder: Path,
     return dict(re.findall(r'data-([\w-]+)="([^"]*)"', body.group()))
 
 
-def test_chromium_loads_every_image_and_paints_the_report(tmp_path):
+def screenshot(exe: str, page: Path, profile: Path) -> np.ndarray:
+    """``page`` as chromium paints it once loaded (its scripts run),
+    ``(4000, 1200, 3)`` RGB."""
+    shot = page.with_suffix('.png')
+    chromium(exe, ['--virtual-time-budget=10000', f'--screenshot={shot}',
+                   page.as_uri()], profile)
+    pixels = np.asarray(Image.open(shot).convert('RGB'))
+    assert pixels.shape == (4000, 1200, 3)
+    return pixels
+
+
+def crop(pixels: np.ndarray, box: str) -> np.ndarray:
+    """The part of a screenshot at ``box``, "x,y,width,height"."""
+    x, y, width, height = map(int, box.split(','))
+    assert 0 <= x and x + width <= pixels.shape[1] and \
+        0 <= y and y + height <= pixels.shape[0], f'{box} is off the shot'
+    return pixels[y:y + height, x:x + width]
+
+
+def near(pixels: np.ndarray, colour, within: int = 40) -> int:
+    """How many pixels lie within ``within`` (sum over RGB) of ``colour``."""
+    return int((np.abs(pixels.astype(np.int16) - colour).sum(-1)
+                < within).sum())
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory) -> Path:
+    return train_tiny_run(tmp_path_factory.mktemp('work'))
+
+
+def test_chromium_loads_every_image_and_paints_the_report(tiny_run,
+                                                          tmp_path):
     exe = find_chromium()
-    run = train_tiny_run(tmp_path / 'work')
-    report = run / 'report.html'
+    report = tiny_run / 'report.html'
     assert report.is_file(), 'ReportHook wrote no report after training'
     page = report.read_text()
-    panels = sorted(run.glob('vis_data/*/*.png'))
-    assert len(panels) == 2 * len(TinyDataset())  # 2 validations
+    panels = sorted(tiny_run.glob('vis_data/*/*.png'))
+    assert len(panels) == len(TinyDataset())  # 1 validation
     # Curves: loss, lr, aAcc, mIoU, mDice, mAcc, IoU per class; the
     # confusion matrix; the panels.
-    assert page.count('<img') == 7 + 1 + len(panels)
+    pictures = page.count('<img src=')
+    assert pictures == 7 + 1 + len(panels)
     # MMEngine's default LoggerHook logs these validations at "epoch" 0.
     assert 'final (validation at iteration 4)' in page
 
@@ -204,18 +275,57 @@ def test_chromium_loads_every_image_and_paints_the_report(tmp_path):
                            tmp_path / 'profile-dom')
     assert {'images', 'broken'} <= checked.keys(), \
         f'the image check did not run: {checked}'
-    assert int(checked['images']) == page.count('<img')
+    assert int(checked['images']) == pictures
     assert checked['broken'] == '', f'images not loaded: {checked["broken"]}'
 
-    shot = tmp_path / 'report.png'
-    chromium(exe, [f'--screenshot={shot}', copied.as_uri()],
-             tmp_path / 'profile-shot')
-    pixels = np.asarray(Image.open(shot).convert('RGB'))
-    assert pixels.shape == (3000, 1200, 3)
+    pixels = screenshot(exe, copied, tmp_path / 'profile-shot')
     assert pixels.std() > 10, 'the screenshot is blank'
     colours = {tuple(c) for c in pixels.reshape(-1, 3)[::7]}
     assert CURVE_BLUE in colours, 'no curve painted'
     assert {tuple(c) for c in PALETTE} & colours, 'no sample panel painted'
+
+    # The whole confusion matrix is painted, as drawn: the picture scaled
+    # to its place on the page, title and colour bar included, and its
+    # edges blank (nothing drawn reaches them: nothing is cut).
+    matrix = crop(pixels, checked['matrix']).astype(np.float32)
+    src = re.search(r'<img src="data:image/png;base64,([^"]+)" '
+                    r'alt="confusion matrix', page).group(1)
+    drawn = np.asarray(Image.open(io.BytesIO(base64.b64decode(src))).convert(
+        'RGB').resize(matrix.shape[1::-1], Image.BILINEAR), np.float32)
+    assert np.abs(matrix - drawn).mean() < 8, 'matrix not painted as drawn'
+    edge = np.concatenate([matrix[:2, :], matrix[-2:, :],
+                           matrix[:, :2].reshape(-1, 3),
+                           matrix[:, -2:].reshape(-1, 3)], axis=None)
+    assert edge.min() > 200, 'the matrix picture is cut at its edge'
+    # One validation: its mIoU is a marker the size of a few pixels across
+    # even on the scaled-down curve (a dot was 2 or 3 pixels).
+    assert near(crop(pixels, checked['val-curve']), CURVE_BLUE) > 15
+
+
+def test_a_click_shows_the_panel_at_its_natural_size(tiny_run, tmp_path):
+    exe = find_chromium()
+    page = (tiny_run / 'report.html').read_text()
+    elsewhere = tmp_path / 'mailed'
+    elsewhere.mkdir()
+    checked = checked_body(exe, page, CLICK_CHECK % 'true', elsewhere,
+                           tmp_path / 'profile-dom')
+    natural = ','.join(map(str, PANEL_SIZE))
+    assert (checked.get('overlay'), checked.get('natural'),
+            checked.get('shown'), checked.get('same-src')) == (
+                'flex', natural, natural, 'true'), checked
+    assert int(checked['thumb']) < PANEL_SIZE[0], 'the thumbnail is as big'
+    assert checked.get('closed') == 'none', 'Escape did not close it'
+
+    clicked = elsewhere / 'clicked.html'
+    clicked.write_text(page.replace('</body>',
+                                    CLICK_CHECK % 'false' + '</body>'))
+    pixels = screenshot(exe, clicked, tmp_path / 'profile-shot')
+    # The page is dimmed behind the overlay, and the panel is painted over
+    # it at one screen pixel per panel pixel, in its exact colours.
+    assert pixels[:40, :40].max() < 60, 'the page is not covered'
+    painted = sum(int((pixels == c).all(-1).sum()) for c in PALETTE)
+    assert abs(painted - PANEL_SIZE[0] * PANEL_SIZE[1]) < 0.02 * (
+        PANEL_SIZE[0] * PANEL_SIZE[1]), painted
 
 
 def tiny_test_run(work_dir: Path) -> Path:
