@@ -361,3 +361,19 @@ def test_make_config_command_writes_a_config_that_loads(tmp_path):
     assert 'train it: python tools/train.py' in proc.stdout
     cfg = load_config(str(out))
     MODELS.build(cfg.model)
+
+
+def test_every_relative_link_and_image_resolves():
+    """Links between the pages (and the README's pictures) after the move:
+    README, guides, performance.md and the dated studies."""
+    pages = DOCS + [REPO / 'docs' / 'performance.md'] + sorted(
+        (REPO / 'docs' / 'experiments').glob('*.md'))
+    broken = []
+    for page in pages:
+        text = page.read_text(encoding='utf-8')
+        for target in re.findall(r'\]\(([^)#\s]+)(?:#[^)]*)?\)', text):
+            if re.match(r'\w+://', target):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f'{page.relative_to(REPO)}: {target}')
+    assert not broken, broken
