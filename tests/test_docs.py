@@ -377,3 +377,25 @@ def test_every_relative_link_and_image_resolves():
             if not (page.parent / target).exists():
                 broken.append(f'{page.relative_to(REPO)}: {target}')
     assert not broken, broken
+
+
+def test_readme_zoo_rows_are_the_generated_ones():
+    """The rows the README quotes are docs/model_zoo.md's (made by
+    tools/model_zoo.py): a regenerated zoo must not leave them stale."""
+    def rows(text):
+        found = {}
+        for line in text.splitlines():
+            cells = [c.strip() for c in line.strip().strip('|').split('|')]
+            if line.startswith('| ') and cells[0].endswith('.py'):
+                found[cells[0]] = cells
+        return found, next(
+            [c.strip() for c in line.strip().strip('|').split('|')]
+            for line in text.splitlines() if line.startswith('| config'))
+
+    readme, readme_head = rows((REPO / 'README.md').read_text('utf-8'))
+    zoo, zoo_head = rows((REPO / 'docs' / 'model_zoo.md').read_text('utf-8'))
+    assert len(readme) >= 3
+    for config, cells in readme.items():
+        assert config in zoo, f'README quotes {config}, not in the zoo'
+        for name, value in zip(readme_head, cells):
+            assert value == zoo[config][zoo_head.index(name)], (config, name)
