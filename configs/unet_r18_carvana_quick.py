@@ -12,7 +12,7 @@
 # iterations). The Dice term is per image, as the Kaggle Dice scores: a small
 # car pulls as hard as a large one, and a false car in a car-free frame costs
 # that frame's whole Dice (0.6644 with the batch-wide Dice,
-# docs/performance.md).
+# docs/experiments/2026-11-26-per-image-dice.md).
 _base_ = [
     '_base_/models/unet_r18d_d4_fullres.py', '_base_/datasets/carvana_half.py',
     '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2400.py'

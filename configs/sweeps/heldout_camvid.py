@@ -1,5 +1,5 @@
 # The CamVid quick recipes scored on sequences held out of training
-# (docs/performance.md, "Recipes chosen on held-out sequences"): A holds out
+# (docs/experiments/2026-11-27-heldout-recipes.md): A holds out
 # train's 0001TP frames (dusk), B its 0006R0 frames (daylight, another
 # route); each trains on the other two sequences of train/. The table there
 # came from these variants on an H100, eight at a time, in bf16 with 3 data

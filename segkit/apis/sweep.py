@@ -14,7 +14,7 @@ Each variant runs as ``tools/train.py CONFIG --work-dir DIR/NAME
 --cfg-options KEY=VALUE ...`` in a process of its own, so a run is exactly
 its command line and can be rerun alone. Every variant's overrides are
 checked, as ``--cfg-options`` are, before the first run starts.
-``tools/sweep.py`` is the command line; docs/performance.md the sweeps
+``tools/sweep.py`` is the command line; docs/experiments/ the sweeps
 behind its tables.
 """
 import os

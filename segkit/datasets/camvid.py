@@ -91,7 +91,8 @@ class CamVidDataset(BaseSegDataset):
             frame's name before its first ``_`` (``'0001TP'``, ``'0006R0'``,
             ``'0016E5'``, ``'Seq05VD'``); all frames by default. Training on
             some sequences and scoring on another measures what a model
-            does on footage it never saw (docs/performance.md).
+            does on footage it never saw
+            (docs/experiments/2026-11-27-unseen-sequence.md).
         **kwargs: the rest of :class:`BaseSegDataset`'s arguments.
     """
 

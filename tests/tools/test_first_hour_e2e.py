@@ -1,6 +1,7 @@
 """A new user's first hour, on a fresh clone without ../shared beside it:
-the README's commands run (on the bundled samples), overrides work as the
-README says, and every mistake of the user's is one line on stderr.
+the commands of README.md and docs/guides/ run (on the bundled samples),
+overrides work as docs/guides/03-configs.md says, and every mistake of the
+user's is one line on stderr.
 
 Each test runs the real tools in subprocesses on tiny models, so the module
 costs about two minutes; it is marked slow."""
@@ -108,8 +109,8 @@ def test_readme_sliding_window_override_runs_inference(
 
 def test_readme_held_out_sequence_command_scores_only_that_sequence(
         clone, tmp_path):
-    # The names are quoted, as the README writes them: MMEngine alone would
-    # read 0016E5 as 1600000.0.
+    # The names are quoted, as docs/guides/02-your-own-dataset.md writes
+    # them: MMEngine alone would read 0016E5 as 1600000.0.
     ok(run(
         clone, 'tools/train.py', 'configs/unet_camvid_quick.py', '--work-dir',
         str(tmp_path), '--cfg-options',
@@ -162,7 +163,7 @@ def test_user_errors_are_one_line(clone, tmp_path):
 
 @pytest.fixture(scope='module')
 def carvana_run(clone, camvid_checkpoint, tmp_path_factory):
-    """README's headline command on a fresh clone, shortened, fine-tuned
+    """docs/guides/05-training.md's fine-tuning command on a fresh clone, shortened, fine-tuned
     from the CamVid weights (another head): first strictly, then not."""
     work_dir = tmp_path_factory.mktemp('carvana')
     args = ['tools/train.py', 'configs/unet_carvana.py', '--work-dir',

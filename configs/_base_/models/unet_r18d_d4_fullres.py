@@ -4,7 +4,7 @@
 # convolution instead of skipping three pixels in four. The blocks, widths
 # and strides are ResNet-18's. From scratch it was the largest gain of a GPU
 # sweep of the quick recipes, on both sets and every seed tried
-# (docs/performance.md, "ResNet-18-D"). Needs timm: pip install -e '.[timm]'.
+# (docs/experiments/2026-11-27-resnet18d.md). Needs timm: pip install -e '.[timm]'.
 _base_ = './unet_r18_d4_fullres.py'
 model = dict(
     backbone=dict(

@@ -20,8 +20,8 @@ class FullResolutionStem(BaseBackbone):
     cars) are lost. This stride-1 feature gives
     :class:`~segkit.models.decode_heads.UNetHead` a skip at every stride,
     as the paper U-Net's first level and fastai's ``DynamicUnet``
-    (``last_cross``) do. Measured in ``docs/performance.md``, "A skip at
-    full resolution".
+    (``last_cross``) do. Measured in
+    ``docs/experiments/2026-11-26-full-resolution-skip.md``.
 
     Args:
         backbone: The wrapped backbone's config; it keeps its own

@@ -28,7 +28,8 @@ def read_weights(path: str) -> Dict[str, Tensor]:
             f'pretrained weights {path} not found: expected a local '
             '.pth or .safetensors file, or the name of installed weights ('
             f'{", ".join(NAMED_WEIGHTS)}); segkit never downloads weights '
-            '(README, "Pretrained weights")')
+            '(docs/guides/04-models-and-weights.md, "Pretrained '
+            'weights")')
     if path.endswith('.safetensors'):
         try:
             from safetensors.torch import load_file
