@@ -24,6 +24,10 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 
 default_hooks = dict(
+    # The losses stay on the device between log points: MMEngine's
+    # RuntimeInfoHook reads every one back every iteration, waiting for
+    # the GPU each time. Logged values and averages are the same.
+    runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     # 'auto': ~50 points per curve (every iteration below 100, at most 50).
     logger=dict(type='LoggerHook', interval='auto',

@@ -10,10 +10,12 @@ from .num_class_check_hook import NumClassCheckHook
 from .preemption_hook import (EXIT_PREEMPTED, PREEMPTED_MARKER_ENV,
                               PreemptionHook, TrainingPreempted)
 from .report_hook import ReportHook
+from .runtime_info_hook import DeferredRuntimeInfoHook
 from .vis_hook import SegVisHook, configure_show_dir
 
 __all__ = ['AtomicCheckpointHook', 'BadSampleHook', 'CheckpointFitHook',
-           'ConsoleHook', 'DataCheckHook', 'EXIT_PREEMPTED', 'HistogramHook',
+           'ConsoleHook', 'DataCheckHook', 'DeferredRuntimeInfoHook',
+           'EXIT_PREEMPTED', 'HistogramHook',
            'NonFiniteLossError', 'NonFiniteLossHook',
            'NumClassCheckHook', 'PREEMPTED_MARKER_ENV', 'PreemptionHook',
            'ReportHook', 'SegVisHook', 'TrainingPreempted',

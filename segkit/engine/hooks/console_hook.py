@@ -15,7 +15,8 @@ from ..run_facts import run_facts
 
 # Progress lines a run prints when the console is not a terminal (a pipe,
 # a batch job's log): about this many. The loss shown is the mean over as
-# many iterations (at most 50), on a terminal too.
+# many iterations (at most 50), on a terminal too (there as of the last log
+# point, so that the terminal's line does not wait for the GPU).
 PIPED_PROGRESS_LINES = 10
 
 
@@ -162,11 +163,18 @@ class ConsoleHook(Hook):
         for key, label, fmt in (('train/loss', 'loss', '.4f'),
                                 ('train/lr', 'lr', '.2e'),
                                 ('train/time', 's/iter', '.2f')):
-            if key in hub.log_scalars:
-                buffer = hub.get_scalar(key)
-                value = (buffer.current() if label == 'lr' else
-                         buffer.mean(window))
-                parts.append(f'{label} {value:{fmt}}')
+            # A piped line reads the latest losses (get_scalar empties
+            # DeferredRuntimeInfoHook's queue: about PIPED_PROGRESS_LINES
+            # reads from the device a run); a terminal's line, rewritten
+            # every iteration, shows them as of the last log point.
+            try:
+                buffer = (hub.log_scalars[key] if console.interactive else
+                          hub.get_scalar(key))
+            except KeyError:
+                continue
+            value = (buffer.current() if label == 'lr' else
+                     buffer.mean(window))
+            parts.append(f'{label} {value:{fmt}}')
         eta = hub.get_info('eta')
         if eta is not None:
             parts.append(f'eta {_duration(eta)}')
