@@ -3,6 +3,7 @@ model, and no trace of a run that failed to start."""
 import os
 import os.path as osp
 import shutil
+import tempfile
 from typing import Any, Optional
 
 from mmengine.dist import is_main_process
@@ -10,6 +11,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from segkit.registry import RUNNERS
+from segkit.utils import UnwritablePathError
 from segkit.utils.console import install_console
 from .hooks.preemption_hook import TrainingPreempted
 from .resume import MODEL_IDENTITY_KEY, check_resume_model, model_identity
@@ -43,6 +45,28 @@ def settle_log_interval(default_hooks: Any, train_cfg: Any) -> Any:
     return {**default_hooks, 'logger': {**logger, 'interval': interval}}
 
 
+def check_writable(work_dir: str) -> None:
+    """Create ``work_dir`` if needed and write a file in it.
+
+    Raises:
+        UnwritablePathError: naming the folder and the reason, where
+            MMEngine would stop with a traceback (a folder the user may not
+            write, a path through a file, a full or read-only disk).
+    """
+    created = not osp.exists(work_dir)
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work_dir):
+            pass
+    except OSError as error:
+        if created and osp.isdir(work_dir):
+            os.rmdir(work_dir)
+        raise UnwritablePathError(
+            f'cannot write the work dir {osp.abspath(work_dir)}: '
+            f'{error.strerror or error}; choose another with --work-dir'
+        ) from None
+
+
 @RUNNERS.register_module()
 class SegRunner(Runner):
     """The Runner every segkit config names (``runner_type='SegRunner'``).
@@ -63,7 +87,9 @@ class SegRunner(Runner):
       ``max_iters`` by ``segkit.apis.run_length`` when that is overridden).
     - **Failed starts.** A run that stops (an error, Ctrl-C) before it
       recorded anything removes its ``<timestamp>/`` folder, and the work
-      dir too if the run created it and nothing else is in it.
+      dir too if the run created it and nothing else is in it. A work dir
+      it cannot write stops it before anything is built
+      (:func:`check_writable`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -74,6 +100,8 @@ class SegRunner(Runner):
             osp.abspath(work_dir)
             if work_dir and not osp.exists(work_dir) else None)
         try:
+            if work_dir:
+                check_writable(work_dir)
             super().__init__(*args, **kwargs)
         except BaseException:
             self._discard_failed_start()

@@ -1,7 +1,7 @@
 """Helpers every layer may use: atomic files, messages, user errors,
 state-dict fit."""
 from .errors import (ConfigValueError, DataError, MissingPathError,
-                     SegkitUserError)
+                     SegkitUserError, UnwritablePathError)
 from .fileio import atomic_write, dump_json_atomic
 from .messages import MAX_LISTED, listing, printable
 from .state_dict import (CheckpointMismatchError, LoadReport,
@@ -9,7 +9,7 @@ from .state_dict import (CheckpointMismatchError, LoadReport,
 
 __all__ = [
     'CheckpointMismatchError', 'ConfigValueError', 'DataError', 'LoadReport',
-    'MAX_LISTED', 'MissingPathError', 'SegkitUserError', 'atomic_write',
-    'compare_state_dicts', 'dump_json_atomic', 'enforce_fit', 'listing',
-    'printable'
+    'MAX_LISTED', 'MissingPathError', 'SegkitUserError',
+    'UnwritablePathError', 'atomic_write', 'compare_state_dicts',
+    'dump_json_atomic', 'enforce_fit', 'listing', 'printable'
 ]

@@ -18,7 +18,8 @@ from segkit.engine.resume import (MODEL_IDENTITY_KEY, best_checkpoint,
                                   find_resume_checkpoint, model_identity)
 from segkit.engine.runner import SegRunner, auto_log_interval
 from segkit.registry import DATASETS, MODELS, RUNNERS
-from segkit.utils import CheckpointMismatchError, MissingPathError
+from segkit.utils import (CheckpointMismatchError, MissingPathError,
+                          UnwritablePathError)
 
 
 @MODELS.register_module(name='SegRunnerTestModel', force=True)
@@ -189,6 +190,25 @@ def test_a_failed_start_leaves_no_folder_behind(tmp_path):
     with pytest.raises(MissingPathError):
         RUNNERS.build(config(used, broken=True)).train()
     assert run_folders(used) == before and (used / 'iter_4.pth').is_file()
+
+
+def test_a_work_dir_that_cannot_be_written_is_one_user_error(
+        tmp_path, monkeypatch):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    with pytest.raises(UnwritablePathError, match=(
+            rf'cannot write the work dir {blocker}/work: Not a directory; '
+            'choose another with --work-dir')):
+        RUNNERS.build(config(blocker / 'work'))
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied')
+
+    monkeypatch.setattr('tempfile.TemporaryFile', refused)
+    with pytest.raises(UnwritablePathError,
+                       match=f'{tmp_path}/ro: Permission denied'):
+        RUNNERS.build(config(tmp_path / 'ro'))
+    assert not (tmp_path / 'ro').exists()  # created, so removed again
 
 
 def test_resume_search_passes_over_another_models_checkpoints(
