@@ -14,7 +14,9 @@ from segkit.registry import RUNNERS
 from segkit.utils import UnwritablePathError
 from segkit.utils.console import install_console
 from .hooks.preemption_hook import TrainingPreempted
-from .resume import MODEL_IDENTITY_KEY, check_resume_model, model_identity
+from .resume import (MODEL_IDENTITY_KEY, RUN_SHAPE_KEY, check_resume_model,
+                     model_identity, resume_changes, run_shape)
+from .run_facts import FACTS_KEY
 
 # What MMEngine writes into a run folder before the first iteration: the
 # log and the config as run. A failed start leaves nothing else.
@@ -117,7 +119,10 @@ class SegRunner(Runner):
     def train(self):
         def checked_train():
             if self._resume and self._load_from and self.cfg.get('model'):
-                check_resume_model(self._load_from, self.cfg.model)
+                meta = check_resume_model(self._load_from, self.cfg.model)
+                changes = resume_changes(meta, self.cfg)
+                if changes:
+                    self.logger.warning(changes)
             return super(SegRunner, self).train()
 
         return self._discarding_failed_start(checked_train)
@@ -133,8 +138,16 @@ class SegRunner(Runner):
         meta = dict(meta or {})
         if self.cfg.get('model'):
             meta[MODEL_IDENTITY_KEY] = model_identity(self.cfg.model)
+        meta[RUN_SHAPE_KEY] = run_shape(self.cfg)
         super().save_checkpoint(out_dir, filename, *args, meta=meta,
                                 **kwargs)
+
+    def resume(self, filename: str, *args: Any, **kwargs: Any) -> None:
+        # The run facts stay out of checkpoints (not a resumed key), yet the
+        # hub lists them and warns when a key it lists is not defined.
+        if FACTS_KEY not in self.message_hub.runtime_info:
+            self.message_hub.update_info(FACTS_KEY, None, resumed=False)
+        super().resume(filename, *args, **kwargs)
 
     def _discarding_failed_start(self, run):
         try:

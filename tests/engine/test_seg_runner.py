@@ -140,6 +140,45 @@ def test_console_shows_summary_progress_scores_the_log_keeps_it_all(
     assert len(lines) < 25
 
 
+def test_a_resume_says_what_changed_and_names_checkpoints_that_exist(
+        tmp_path, capsys):
+    work = tmp_path / 'work'
+    RUNNERS.build(config(work)).train()
+    for best in work.glob('best_*.pth'):
+        best.unlink()  # replaced by a later best of that run, say
+    capsys.readouterr()
+    loader = config(work).train_dataloader
+    from mmengine.evaluator import BaseMetric
+    from segkit.registry import METRICS
+
+    @METRICS.register_module(name='NoBetter', force=True)
+    class NoBetter(BaseMetric):  # the resumed run saves no better best
+        default_prefix = ''
+
+        def process(self, data_batch, data_samples):
+            self.results.append(0.0)
+
+        def compute_metrics(self, results):
+            return dict(accuracy=0.0)
+
+    resumed = RUNNERS.build(config(
+        work, resume=True, load_from=str(work / 'iter_4.pth'),
+        train_cfg=dict(by_epoch=False, max_iters=5, val_interval=100),
+        train_dataloader=dict(loader, batch_size=1),
+        val_evaluator=dict(type='NoBetter')))
+    resumed.train()
+    out = capsys.readouterr()
+    console = out.out + out.err
+    log = Path(resumed.log_dir, f'{resumed.timestamp}.log').read_text()
+    changed = ('resuming with train_dataloader.batch_size 2 -> 1, '
+               'train_cfg.max_iters 4 -> 5: the rest of the run follows the '
+               'new values')
+    assert console.count(changed) == 1
+    assert 'is not defined in message_hub' not in log + console
+    assert 'best checkpoint' not in console  # none exists any more
+    assert '  last checkpoint  ' in console
+
+
 def test_a_short_run_logs_every_iteration():
     assert [auto_log_interval(n) for n in (4, 40, 99, 1000, 40000)] == [
         1, 1, 1, 20, 50]

@@ -202,8 +202,11 @@ class ConsoleHook(Hook):
         if isinstance(runner._train_loop, BaseLoop) and osp.isfile(last):
             with open(last) as f:
                 lines.append(f'  last checkpoint  {f.read().strip()}')
+            # A resumed run's hub names the best of the run it resumed,
+            # which that run may have replaced since.
             best = [hub.get_info(k) for k in hub.runtime_info
-                    if k.startswith('best_ckpt')]
+                    if k.startswith('best_ckpt')
+                    and osp.isfile(str(hub.get_info(k)))]
             lines += [f'  best checkpoint  {path}' for path in best]
         vis_data = osp.join(runner.log_dir, 'vis_data')
         steps = sorted(entry.name for entry in os.scandir(vis_data)

@@ -117,9 +117,9 @@ class PreemptionHook(Hook):
     Ctrl-C (SIGINT, to every process of the terminal's foreground group)
     stops the same way, after a line on stderr saying so; a second Ctrl-C
     is the caller's again (Python's ``KeyboardInterrupt``), so it stops at
-    once, as it would without the hook. Needs an iteration-based loop (``IterBasedTrainLoop``,
-    every segkit schedule) in the main thread; elsewhere it warns and leaves
-    the signals alone.
+    once, as it would without the hook. Needs an iteration-based loop
+    (``IterBasedTrainLoop``, every segkit schedule) in the main thread;
+    elsewhere it warns and leaves the signals alone.
 
     Args:
         signals: Names of the signals that stop training.
