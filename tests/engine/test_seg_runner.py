@@ -179,6 +179,33 @@ def test_a_resume_says_what_changed_and_names_checkpoints_that_exist(
     assert '  last checkpoint  ' in console
 
 
+def test_piped_progress_is_printed_at_least_every_progress_seconds(
+        tmp_path, capsys):
+    import time
+
+    from mmengine.hooks import Hook
+
+    class SlowIteration(Hook):
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            if runner.iter + 1 == 3:
+                time.sleep(2.0)
+
+    runner = RUNNERS.build(config(
+        tmp_path / 'work',
+        train_cfg=dict(by_epoch=False, max_iters=20, val_interval=20),
+        default_hooks=dict(console=dict(type='ConsoleHook',
+                                        progress_seconds=1.0))))
+    runner.register_hook(SlowIteration())
+    runner.train()
+    shown = {int(i) for i in re.findall(r'iter (\d+)/20',
+                                         capsys.readouterr().out)}
+    # every second iteration, as 10 lines of 20 are, and the slow third
+    # (and the first, which may be as slow: the workers start)
+    assert {3, *range(2, 21, 2)} <= shown <= {1, 3, *range(2, 21, 2)}
+
+
 def test_a_short_run_logs_every_iteration():
     assert [auto_log_interval(n) for n in (4, 40, 99, 1000, 40000)] == [
         1, 1, 1, 20, 50]
