@@ -3,7 +3,6 @@ model, and no trace of a run that failed to start."""
 import os
 import os.path as osp
 import shutil
-import tempfile
 from typing import Any, Optional
 
 from mmengine.dist import is_main_process
@@ -11,7 +10,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from segkit.registry import RUNNERS
-from segkit.utils import UnwritablePathError
+from segkit.utils import ensure_writable_dir
 from segkit.utils.console import install_console
 from .hooks.preemption_hook import TrainingPreempted
 from .resume import (MODEL_IDENTITY_KEY, RUN_SHAPE_KEY, check_resume_model,
@@ -47,28 +46,6 @@ def settle_log_interval(default_hooks: Any, train_cfg: Any) -> Any:
     return {**default_hooks, 'logger': {**logger, 'interval': interval}}
 
 
-def check_writable(work_dir: str) -> None:
-    """Create ``work_dir`` if needed and write a file in it.
-
-    Raises:
-        UnwritablePathError: naming the folder and the reason, where
-            MMEngine would stop with a traceback (a folder the user may not
-            write, a path through a file, a full or read-only disk).
-    """
-    created = not osp.exists(work_dir)
-    try:
-        os.makedirs(work_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=work_dir):
-            pass
-    except OSError as error:
-        if created and osp.isdir(work_dir):
-            os.rmdir(work_dir)
-        raise UnwritablePathError(
-            f'cannot write the work dir {osp.abspath(work_dir)}: '
-            f'{error.strerror or error}; choose another with --work-dir'
-        ) from None
-
-
 @RUNNERS.register_module()
 class SegRunner(Runner):
     """The Runner every segkit config names (``runner_type='SegRunner'``).
@@ -91,7 +68,7 @@ class SegRunner(Runner):
       recorded anything removes its ``<timestamp>/`` folder, and the work
       dir too if the run created it and nothing else is in it. A work dir
       it cannot write stops it before anything is built
-      (:func:`check_writable`).
+      (:func:`~segkit.utils.fileio.ensure_writable_dir`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -103,7 +80,7 @@ class SegRunner(Runner):
             if work_dir and not osp.exists(work_dir) else None)
         try:
             if work_dir:
-                check_writable(work_dir)
+                ensure_writable_dir(work_dir, 'the work dir', '--work-dir')
             super().__init__(*args, **kwargs)
         except BaseException:
             self._discard_failed_start()

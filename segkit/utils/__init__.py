@@ -2,7 +2,7 @@
 state-dict fit."""
 from .errors import (ConfigValueError, DataError, MissingPathError,
                      SegkitUserError, UnwritablePathError)
-from .fileio import atomic_write, dump_json_atomic
+from .fileio import atomic_write, dump_json_atomic, ensure_writable_dir
 from .messages import MAX_LISTED, listing, printable
 from .state_dict import (CheckpointMismatchError, LoadReport,
                          compare_state_dicts, enforce_fit)
@@ -11,5 +11,6 @@ __all__ = [
     'CheckpointMismatchError', 'ConfigValueError', 'DataError', 'LoadReport',
     'MAX_LISTED', 'MissingPathError', 'SegkitUserError',
     'UnwritablePathError', 'atomic_write', 'compare_state_dicts',
-    'dump_json_atomic', 'enforce_fit', 'listing', 'printable'
+    'dump_json_atomic', 'enforce_fit', 'ensure_writable_dir', 'listing',
+    'printable'
 ]
