@@ -3,6 +3,7 @@
 An image that cannot be read is named in one line and skipped; the others
 are written, and the tool exits with status 1 if any image failed."""
 import argparse
+import os.path as osp
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from segkit.apis.cli import CHECKPOINT_FILES, NO_STRICT_ADVICE, user_message
 from segkit.apis.onnx_model import BACKENDS, load_model, resolve_backend
 from segkit.apis.prediction_io import (RLE_FORMAT, check_binary,
                                        submission_row, write_submission)
-from segkit.utils import SegkitUserError
+from segkit.utils import SegkitUserError, ensure_writable_dir
 
 
 def report_failure(failed: List[str], message: str,
@@ -93,6 +94,11 @@ def main() -> None:
     except ValueError as e:
         raise SystemExit(f'error: {e}') from None
     require_file(args.checkpoint, 'checkpoint', CHECKPOINT_FILES)
+    if args.format == RLE_FORMAT:
+        ensure_writable_dir(osp.dirname(osp.abspath(args.out)),
+                            'the folder of --out', '--out')
+    else:
+        ensure_writable_dir(args.out_dir, 'the output folder', '--out-dir')
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('error: --device cuda, but no CUDA device is '
                          'available')

@@ -141,3 +141,14 @@ def test_one_bad_file_does_not_stop_the_others(setup):
     assert 'Traceback' not in proc.stderr
     assert SUMMARY.search(proc.stdout).group(1) == '3'
     assert '; 2 failed, named above' in proc.stdout
+
+
+def test_an_out_dir_that_cannot_be_written_is_one_line(setup):
+    root, checkpoint, _ = setup
+    (root / 'a_file').write_text('')
+    proc = infer(CONFIG, checkpoint, str(root / 'folder_a'), '--out-dir',
+                 str(root / 'a_file' / 'masks'))
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f'error: cannot write the output folder {root}/a_file/masks: Not a '
+        'directory; choose another with --out-dir\n')
