@@ -35,10 +35,11 @@ def ensure_writable_dir(path: Union[str, Path], what: str,
     except OSError as error:
         if created and osp.isdir(path):
             os.rmdir(path)
+        reason = ('it is a file' if osp.exists(path)
+                  and not osp.isdir(path) else error.strerror or error)
         raise UnwritablePathError(
-            f'cannot write {what} {osp.abspath(path)}: '
-            f'{error.strerror or error}; choose another with {option}'
-        ) from None
+            f'cannot write {what} {osp.abspath(path)}: {reason}; choose '
+            f'another with {option}') from None
 
 
 def atomic_write(filepath: Union[str, Path], data: bytes) -> None:

@@ -154,3 +154,14 @@ def test_bad_int8_arguments_are_one_line_and_write_nothing(
     assert proc.returncode == 1 and proc.stderr.startswith(
         f'error: {message}') and proc.stderr.count('\n') == 1, proc.stderr
     assert not out.exists()
+
+
+def test_an_out_folder_that_cannot_be_written_is_one_line(tmp_path):
+    checkpoint, _ = tiny_model(tmp_path, 'unet_camvid_quick.py')
+    (tmp_path / 'a_file').write_text('')
+    proc = run('export.py', 'configs/unet_camvid_quick.py', checkpoint,
+               '--out', str(tmp_path / 'a_file' / 'model.onnx'), ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f'error: cannot write the folder of --out {tmp_path}/a_file: it is '
+        'a file; choose another with --out\n')
