@@ -9,7 +9,8 @@ from segkit.datasets.class_weights import (WEIGHT_METHODS,
                                            compute_class_weights,
                                            dump_class_weights)
 from segkit.registry import DATASETS
-from segkit.utils import atomic_write, dump_json_atomic
+from segkit.utils import (atomic_write, dump_json_atomic,
+                          ensure_writable_dir)
 from segkit.visualization.class_chart import render_class_frequencies
 
 SPLITS = ('train', 'val', 'test')
@@ -38,6 +39,7 @@ def main() -> None:
     args = parse_args()
     name = osp.splitext(osp.basename(args.config))[0]
     out = args.out or osp.join('work_dirs', name, f'analysis_{args.split}')
+    ensure_writable_dir(out, 'the --out folder', '--out')
     try:
         cfg = load_config(args.config, args.cfg_options)
         dataset_cfg = cfg.get(f'{args.split}_dataloader', {}).get('dataset')

@@ -1,11 +1,12 @@
 """Measure a config's data pipeline, training and inference throughput on
 this machine (segkit.benchmark does the work)."""
 import argparse
+import os.path as osp
 
 from segkit.apis import add_debug_arg, add_override_arg, load_config, run_tool
 from segkit.benchmark import (PARTS, Settings, format_report, profile_runner,
                               run_benchmark)
-from segkit.utils import dump_json_atomic
+from segkit.utils import dump_json_atomic, ensure_writable_dir
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,6 +54,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.json:  # before minutes of measuring, not after
+        ensure_writable_dir(osp.dirname(osp.abspath(args.json)),
+                            'the folder of --json', '--json')
     cfg = load_config(args.config, args.cfg_options)
     parts = PARTS if 'all' in args.what else args.what
     result = run_benchmark(cfg, parts, args.settings)

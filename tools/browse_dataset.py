@@ -5,6 +5,7 @@ import argparse
 import os.path as osp
 
 from segkit.apis import add_debug_arg, add_override_arg, load_config, run_tool
+from segkit.utils import ensure_writable_dir
 from segkit.visualization import browse_dataset
 from segkit.visualization.browse import SPLITS
 
@@ -25,7 +26,10 @@ def parse_args() -> argparse.Namespace:
                         'work_dirs/browse/<config name>/<split>)')
     add_override_arg(parser, 'data_root=/data/camvid')
     add_debug_arg(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.n < 1:
+        parser.error(f'--n {args.n}: expected a count >= 1')
+    return args
 
 
 def main() -> None:
@@ -34,6 +38,7 @@ def main() -> None:
     out_dir = args.out_dir or osp.join(
         'work_dirs', 'browse', osp.splitext(osp.basename(args.config))[0],
         args.split)
+    ensure_writable_dir(out_dir, 'the panels folder', '--out-dir')
     paths = browse_dataset(cfg, args.split, args.n, out_dir,
                            seed=args.seed if args.shuffle else None)
     print(f'{len(paths)} panel(s) in {out_dir}')

@@ -14,7 +14,8 @@ from segkit.apis.export import (DEFAULT_OPSET, ExportOptions, export_onnx,
 from segkit.apis.export_check import check_parity, format_parity, parity_ok
 from segkit.apis.quantize import (check_calibration, export_int8, int8_path,
                                   int8_summary)
-from segkit.utils import MissingPathError, dump_json_atomic
+from segkit.utils import (MissingPathError, dump_json_atomic,
+                          ensure_writable_dir)
 
 
 def parse_args() -> argparse.Namespace:
@@ -83,6 +84,8 @@ def main() -> None:
     check_calibration(args.int8, args.calib, options.io)
     if not osp.isfile(args.checkpoint):
         raise MissingPathError(f'checkpoint not found: {args.checkpoint}')
+    ensure_writable_dir(osp.dirname(osp.abspath(out)), 'the folder of --out',
+                        '--out')
     model = init_model(args.config, args.checkpoint, 'cpu', args.cfg_options)
     io = export_onnx(model, out, options)
     meta = sidecar(model, options, io, args.config, args.checkpoint)

@@ -1,6 +1,13 @@
-"""Predict masks for image files, folders or globs with a checkpoint."""
+"""Predict masks for image files, folders or globs with a checkpoint.
+
+An image that cannot be read is named in one line and skipped; the others
+are written, and the tool exits with status 1 if any image failed."""
 import argparse
+import os.path as osp
+import sys
 import time
+from pathlib import Path
+from typing import List
 
 import torch
 from mmengine.utils import ProgressBar
@@ -10,10 +17,28 @@ from segkit.apis import (OUTPUT_FORMATS, add_debug_arg, add_override_arg,
                          iter_inference, model_palette, output_paths,
                          require_file, run_tool, save_prediction,
                          tta_test_cfg)
-from segkit.apis.cli import CHECKPOINT_FILES, NO_STRICT_ADVICE
+from segkit.apis.cli import CHECKPOINT_FILES, NO_STRICT_ADVICE, user_message
 from segkit.apis.onnx_model import BACKENDS, load_model, resolve_backend
 from segkit.apis.prediction_io import (RLE_FORMAT, check_binary,
                                        submission_row, write_submission)
+from segkit.utils import SegkitUserError, ensure_writable_dir
+
+
+def report_failure(failed: List[str], message: str,
+                   during_progress: bool = True) -> None:
+    """Name one image that could not be predicted, in one line (below the
+    progress bar's, ``during_progress``)."""
+    failed.append(message)
+    start = '\n' if during_progress else ''
+    print(f'{start}error: {message}', file=sys.stderr, flush=True)
+
+
+def failure_message(image: Path, error: Exception) -> str:
+    """What went wrong with ``image``, in one line."""
+    text = (user_message(error) if isinstance(error, SegkitUserError) else
+            f'{type(error).__name__}: {error}')
+    text = ' '.join(text.split())
+    return text if str(image) in text else f'{image}: {text}'
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,12 +87,18 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     tta = tta_test_cfg(args)
+    unreadable: List[str] = []
     try:
-        images = find_images(args.inputs)
+        images = find_images(args.inputs, unreadable)
         out_paths = output_paths(images, args.out_dir)
     except ValueError as e:
         raise SystemExit(f'error: {e}') from None
     require_file(args.checkpoint, 'checkpoint', CHECKPOINT_FILES)
+    if args.format == RLE_FORMAT:
+        ensure_writable_dir(osp.dirname(osp.abspath(args.out)),
+                            'the folder of --out', '--out')
+    else:
+        ensure_writable_dir(args.out_dir, 'the output folder', '--out-dir')
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('error: --device cuda, but no CUDA device is '
                          'available')
@@ -82,12 +113,20 @@ def main() -> None:
         check_binary(model)
     colours = model_palette(model)
     rows = []
+    failed: List[str] = []
+    for message in unreadable:
+        report_failure(failed, message, during_progress=False)
     progress = ProgressBar(len(images))
     start = time.perf_counter()
     for sample, image, out_path in zip(
-            iter_inference(model, images, args.batch_size,
-                           seg_logits=False), images, out_paths):
-        if args.format == RLE_FORMAT:
+            iter_inference(
+                model, images, args.batch_size, seg_logits=False,
+                on_error=lambda image, error: report_failure(
+                    failed, failure_message(image, error))),
+            images, out_paths):
+        if sample is None:
+            pass
+        elif args.format == RLE_FORMAT:
             rows.append(submission_row(image, sample))
         else:
             save_prediction(sample, out_path, args.format, colours)
@@ -95,10 +134,14 @@ def main() -> None:
     seconds = time.perf_counter() - start
     if rows:
         write_submission(args.out, rows)
-    print(f'\n{len(images)} images, {seconds:.2f} s, '
-          f'{len(images) / seconds:.2f} images/s ('
+    done = len(images) + len(unreadable) - len(failed)
+    print(f'\n{done} images, {seconds:.2f} s, '
+          f'{done / seconds:.2f} images/s ('
           + (f'{len(rows)} rows in {args.out}' if rows else
-             f'{args.format} masks in {args.out_dir}') + ')')
+             f'{args.format} masks in {args.out_dir}') + ')'
+          + (f'; {len(failed)} failed, named above' if failed else ''))
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == '__main__':

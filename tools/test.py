@@ -1,5 +1,6 @@
 """Evaluate a checkpoint on a config's test set and print the scores."""
 import argparse
+import os.path as osp
 
 from segkit.apis import (add_runner_args, add_strict_arg, add_tta_args,
                          configure_checkpoint_fit, load_config,
@@ -9,7 +10,7 @@ from segkit.apis.cli import CHECKPOINT_FILES
 from segkit.apis.onnx_model import (BACKENDS, onnx_model_config,
                                     resolve_backend)
 from segkit.engine import install_checkpoint_safety, prepare_distributed
-from segkit.utils import dump_json_atomic
+from segkit.utils import dump_json_atomic, ensure_writable_dir
 from segkit.engine.hooks import configure_hook, configure_show_dir
 from segkit.registry import RUNNERS
 
@@ -57,6 +58,12 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     cfg.load_from = checkpoint
+    if args.out:  # before the run, not after it
+        ensure_writable_dir(osp.dirname(osp.abspath(args.out)),
+                            'the folder of --out', '--out')
+    if args.show_dir:
+        ensure_writable_dir(args.show_dir, 'the --show-dir folder',
+                            '--show-dir')
     configure_checkpoint_fit(cfg, args.strict)
     if tta:
         cfg.model.test_cfg = dict(cfg.model.get('test_cfg') or {}, **tta)

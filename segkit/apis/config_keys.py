@@ -27,6 +27,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
+from segkit.engine.runner import AUTO
 from segkit.utils import ConfigValueError, SegkitUserError
 from .component_args import accepted_params, registered_names, resolve_type
 from .data_roots import DATALOADERS
@@ -213,7 +214,36 @@ def check_override_key(cfg: Config, dotted_key: str, path: str,
         if dataclasses.is_dataclass(place.target):
             schemas.append('.'.join(parts[:depth + 1]))
     _check_value(value, node, place, dotted_key, path)
+    _check_value_type(value, place.default if node is None else node,
+                      dotted_key, path)
     return schemas
+
+
+def _kind(value: Any) -> Optional[str]:
+    """What a scalar is, as a message says it; ``None``: not a scalar
+    whose kind an override must keep."""
+    if isinstance(value, bool):
+        return 'a bool'
+    if isinstance(value, (int, float)):
+        return 'a number'
+    return None
+
+
+def _check_value_type(value: Any, current: Any, dotted_key: str,
+                      path: str) -> None:
+    """Refuse a value of another kind than the number or bool the key
+    holds (or defaults to): ``lr=abc`` fails here, not as a ``TypeError``
+    deep in the optimiser. ``None`` passes (it often means "off"), as do
+    a number for a bool, ``'auto'`` (``default_hooks.logger.interval``
+    takes it for a number) and any value for a key that holds something
+    else."""
+    expected = _kind(current)
+    if (expected is None or value is None or value == AUTO
+            or _kind(value) is not None):
+        return
+    raise ConfigValueError(
+        f'--cfg-options {dotted_key}={value!r}: expected {expected}, like '
+        f'its value in {path}, {current!r}')
 
 
 def _check_value(value: Any, node: Any, place: Place, dotted_key: str,

@@ -2,7 +2,8 @@
 through the model's ``predict``, tools/test.py."""
 import copy
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
+                    Union)
 
 import numpy as np
 import torch
@@ -136,17 +137,26 @@ def dataset_image_paths(dataset_cfg: Dict[str, Any]) -> List[str]:
     return [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
 
 
-def iter_inference(model: BaseSegmentor,
-                   images: Union[ImageInput, Iterable[ImageInput]],
-                   batch_size: int = 1,
-                   seg_logits: bool = True) -> Iterator[SegDataSample]:
+def iter_inference(
+    model: BaseSegmentor,
+    images: Union[ImageInput, Iterable[ImageInput]],
+    batch_size: int = 1,
+    seg_logits: bool = True,
+    on_error: Optional[Callable[[ImageInput, Exception], None]] = None
+) -> Iterator[Optional[SegDataSample]]:
     """:func:`inference`, one sample at a time, in input order.
 
     Only one batch's predictions are in memory at once, so a stream of any
-    length works. Arguments as :func:`inference`.
+    length works. Arguments as :func:`inference`, and:
+
+    Args:
+        on_error: Where given, an image the test pipeline cannot load (a
+            file corrupt or empty) is passed to it with the error, and the
+            others go on: one bad file does not stop a folder's run.
 
     Yields:
-        One :class:`SegDataSample` per image.
+        One :class:`SegDataSample` per image; ``None`` for an image
+        ``on_error`` was given.
     """
     if isinstance(images, (str, os.PathLike, np.ndarray)):
         images = [images]
@@ -167,14 +177,28 @@ def iter_inference(model: BaseSegmentor,
                    dict(img_path=os.fspath(image)))
         return pipelines[from_array](results)
 
-    batch: List[dict] = []
+    batch: List[Optional[dict]] = []
     for index, image in enumerate(images):
-        batch.append(prepare(index, image))
-        if len(batch) == batch_size:
-            yield from _predict(model, batch, seg_logits)
+        try:
+            batch.append(prepare(index, image))
+        except Exception as error:
+            if on_error is None:
+                raise
+            on_error(image, error)
+            batch.append(None)
+        if sum(item is not None for item in batch) == batch_size:
+            yield from _predict_in_order(model, batch, seg_logits)
             batch = []
     if batch:
-        yield from _predict(model, batch, seg_logits)
+        yield from _predict_in_order(model, batch, seg_logits)
+
+
+def _predict_in_order(model: BaseSegmentor, batch: List[Optional[dict]],
+                      seg_logits: bool) -> List[Optional[SegDataSample]]:
+    """:func:`_predict` of the loaded items, ``None`` where one failed."""
+    loaded = [item for item in batch if item is not None]
+    samples = iter(_predict(model, loaded, seg_logits) if loaded else [])
+    return [None if item is None else next(samples) for item in batch]
 
 
 def _predict(model: BaseSegmentor, batch: List[dict],

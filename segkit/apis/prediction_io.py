@@ -26,7 +26,8 @@ OUTPUT_FORMATS = ('index', 'color', 'overlay')
 OVERLAY_ALPHA = 0.5
 
 
-def find_images(inputs: Sequence[str]) -> List[Path]:
+def find_images(inputs: Sequence[str],
+                unreadable: Optional[List[str]] = None) -> List[Path]:
     """The images named by files, folders (their images, not recursive) and
     globs, sorted per input, without repeats.
 
@@ -34,9 +35,16 @@ def find_images(inputs: Sequence[str]) -> List[Path]:
     one that matches no image and each file whose header cv2 does not
     recognise as an image (a file corrupt past its header fails later, when
     it is decoded, with an error naming it).
+
+    Args:
+        inputs: Files, folders and globs.
+        unreadable: Where given, a file cv2 does not recognise is left out
+            and its message appended here instead of refused (unless an
+            input is refused: then it is listed too).
     """
     found: Dict[Path, Path] = {}
     problems: List[str] = []
+    bad_files: List[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_file():
@@ -52,12 +60,14 @@ def find_images(inputs: Sequence[str]) -> List[Path]:
             problems.append(f'{item}: {what} that matches no image with '
                             f'suffix {"|".join(IMAGE_EXTENSIONS)}')
         for match in matches:
-            if not cv2.haveImageReader(str(match)):
-                problems.append(f'{match}: unreadable, empty or not an '
-                                'image')
-            found.setdefault(match.resolve(), match)
-    if problems:
-        raise ValueError('bad INPUT:\n  ' + '\n  '.join(problems))
+            if cv2.haveImageReader(str(match)):
+                found.setdefault(match.resolve(), match)
+                continue
+            bad_files.append(f'{match}: unreadable, empty or not an image')
+    if problems or (bad_files and unreadable is None):
+        raise ValueError('bad INPUT:\n  ' + '\n  '.join(problems + bad_files))
+    if unreadable is not None:
+        unreadable.extend(bad_files)
     return list(found.values())
 
 

@@ -19,7 +19,8 @@ from mmengine.config import Config
 from mmengine.runner import IterBasedTrainLoop
 
 from segkit.engine import TimeBudgetTrainLoop
-from segkit.engine.schedule_scaling import scale_interval, scale_span
+from segkit.engine.schedule_scaling import (scale_interval, scale_span,
+                                            scale_val_interval)
 from segkit.utils import ConfigValueError
 
 #: Iteration counts that scale with ``train_cfg.max_iters`` where present:
@@ -62,7 +63,8 @@ def scale_run_length(cfg: Config, max_iters: int,
     ``train_cfg.val_interval`` and the iteration intervals of the checkpoint
     and logger hooks are multiplied by ``max_iters / old max_iters`` and
     rounded, each interval at least 1 and each scheduler at least one
-    iteration long.
+    iteration long; a shorter run validates at most 4 times
+    (:func:`~segkit.engine.schedule_scaling.scale_val_interval`).
 
     Args:
         cfg: A loaded config with an iteration-based ``train_cfg``.
@@ -99,7 +101,9 @@ def scale_run_length(cfg: Config, max_iters: int,
             continue
         value = _get(cfg, key)
         if isinstance(value, int) and _is_iteration_based(cfg, key):
-            new = scale_interval(value, old, max_iters)
+            scale = (scale_val_interval if key == 'train_cfg.val_interval'
+                     else scale_interval)
+            new = scale(value, old, max_iters)
             if new != value:
                 _set(cfg, key, new)
                 changes.append(f'{INTERVALS[key]} {value} -> {new}')

@@ -9,8 +9,9 @@ import functools
 import os
 import os.path as osp
 import pickle
+import zipfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 from numpy._core.multiarray import _reconstruct, scalar
 
-from segkit.utils import SegkitUserError
+from segkit.utils import DataError, SegkitUserError
 
 # HistoryBuffer registers these statistics on itself; a pickled buffer refers
 # to them by name (see _history_buffer_statistic).
@@ -85,9 +86,25 @@ def _unsafe_globals(filename: str) -> list[str]:
         return []
 
 
-def _refusal(filename: str,
-             error: pickle.UnpicklingError) -> UnsafeCheckpointError:
-    """Name the file and, where a static scan finds them, the globals."""
+def _not_a_checkpoint(filename: str) -> bool:
+    """Whether ``filename`` is a local file that ``torch.save`` cannot
+    have written: neither a zip archive nor a (legacy) pickle."""
+    path = osp.expanduser(filename)
+    if not osp.isfile(path) or zipfile.is_zipfile(path):
+        return False
+    with open(path, 'rb') as f:
+        return f.read(1) != pickle.PROTO
+
+
+def _refusal(filename: str, error: pickle.UnpicklingError
+             ) -> Union[DataError, UnsafeCheckpointError]:
+    """Name the file and, where a static scan finds them, the globals;
+    or say that the file is no checkpoint at all."""
+    if _not_a_checkpoint(filename):
+        return DataError(
+            f'{filename} is not a checkpoint: torch.save writes a zip '
+            'archive, and this file is none (expected a .pth file that '
+            'tools/train.py wrote)')
     offending = _unsafe_globals(filename)
     if offending:
         reason = (f'it pickles {", ".join(offending)}, which is not in '

@@ -31,6 +31,8 @@ from .model_loading import read_checkpoint
 LAST_CHECKPOINT = 'last_checkpoint'
 #: The checkpoint meta key of :func:`model_identity`.
 MODEL_IDENTITY_KEY = 'segkit_model'
+#: The checkpoint meta key of the run's shape: :func:`run_shape`.
+RUN_SHAPE_KEY = 'segkit_run_shape'
 _ITER_CHECKPOINT = re.compile(r'iter_(\d+)\.pth')
 # Model config keys that do not change what the weights mean: how it
 # predicts, how it was initialised before the first step, how inputs are
@@ -99,22 +101,52 @@ def other_model(meta: Mapping[str, Any],
     return f'another model ({shown or "different model config"})'
 
 
+def run_shape(cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """The config values a resumed run may change, but should say it did:
+    the batch size and the schedule's length, as the config gives them
+    (``TimeBudgetTrainLoop`` fits its length to the machine each run)."""
+    return {
+        'train_dataloader.batch_size':
+        (cfg.get('train_dataloader') or {}).get('batch_size'),
+        'train_cfg.max_iters': (cfg.get('train_cfg') or {}).get('max_iters'),
+    }
+
+
+def resume_changes(meta: Mapping[str, Any],
+                   cfg: Mapping[str, Any]) -> Optional[str]:
+    """What a resume changes of the recorded :func:`run_shape`, as one
+    line; ``None`` if nothing (or the checkpoint recorded no shape)."""
+    recorded = meta.get(RUN_SHAPE_KEY)
+    if not isinstance(recorded, Mapping):
+        return None
+    changes = [f'{key} {recorded.get(key)} -> {value}'
+               for key, value in run_shape(cfg).items()
+               if recorded.get(key) != value]
+    return ('resuming with ' + ', '.join(changes) + ': the rest of the run '
+            'follows the new values') if changes else None
+
+
 def check_resume_model(checkpoint: str,
-                       model_cfg: Mapping[str, Any]) -> None:
+                       model_cfg: Mapping[str, Any]) -> Dict[str, Any]:
     """Refuse to resume ``model_cfg``'s training from a checkpoint of
     another model.
+
+    Returns:
+        The checkpoint's meta.
 
     Raises:
         CheckpointMismatchError: naming the checkpoint and the model config
             keys that differ.
     """
-    reason = other_model(read_checkpoint(checkpoint)[1], model_cfg)
+    meta = read_checkpoint(checkpoint)[1]
+    reason = other_model(meta, model_cfg)
     if reason is not None:
         raise CheckpointMismatchError(
             f'cannot resume from {checkpoint}: it is a checkpoint of '
             f'{reason}. Resume from a checkpoint of this model, or give '
             'this run its own --work-dir (add --load-from to start from '
             'those weights).')
+    return meta
 
 
 def checkpoint_damage(path: str) -> Optional[str]:

@@ -10,9 +10,12 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from segkit.registry import RUNNERS
+from segkit.utils import ensure_writable_dir
 from segkit.utils.console import install_console
 from .hooks.preemption_hook import TrainingPreempted
-from .resume import MODEL_IDENTITY_KEY, check_resume_model, model_identity
+from .resume import (MODEL_IDENTITY_KEY, RUN_SHAPE_KEY, check_resume_model,
+                     model_identity, resume_changes, run_shape)
+from .run_facts import FACTS_KEY
 
 # What MMEngine writes into a run folder before the first iteration: the
 # log and the config as run. A failed start leaves nothing else.
@@ -63,7 +66,9 @@ class SegRunner(Runner):
       ``max_iters`` by ``segkit.apis.run_length`` when that is overridden).
     - **Failed starts.** A run that stops (an error, Ctrl-C) before it
       recorded anything removes its ``<timestamp>/`` folder, and the work
-      dir too if the run created it and nothing else is in it.
+      dir too if the run created it and nothing else is in it. A work dir
+      it cannot write stops it before anything is built
+      (:func:`~segkit.utils.fileio.ensure_writable_dir`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -74,6 +79,8 @@ class SegRunner(Runner):
             osp.abspath(work_dir)
             if work_dir and not osp.exists(work_dir) else None)
         try:
+            if work_dir:
+                ensure_writable_dir(work_dir, 'the work dir', '--work-dir')
             super().__init__(*args, **kwargs)
         except BaseException:
             self._discard_failed_start()
@@ -89,7 +96,10 @@ class SegRunner(Runner):
     def train(self):
         def checked_train():
             if self._resume and self._load_from and self.cfg.get('model'):
-                check_resume_model(self._load_from, self.cfg.model)
+                meta = check_resume_model(self._load_from, self.cfg.model)
+                changes = resume_changes(meta, self.cfg)
+                if changes:
+                    self.logger.warning(changes)
             return super(SegRunner, self).train()
 
         return self._discarding_failed_start(checked_train)
@@ -105,8 +115,16 @@ class SegRunner(Runner):
         meta = dict(meta or {})
         if self.cfg.get('model'):
             meta[MODEL_IDENTITY_KEY] = model_identity(self.cfg.model)
+        meta[RUN_SHAPE_KEY] = run_shape(self.cfg)
         super().save_checkpoint(out_dir, filename, *args, meta=meta,
                                 **kwargs)
+
+    def resume(self, filename: str, *args: Any, **kwargs: Any) -> None:
+        # The run facts stay out of checkpoints (not a resumed key), yet the
+        # hub lists them and warns when a key it lists is not defined.
+        if FACTS_KEY not in self.message_hub.runtime_info:
+            self.message_hub.update_info(FACTS_KEY, None, resumed=False)
+        super().resume(filename, *args, **kwargs)
 
     def _discarding_failed_start(self, run):
         try:

@@ -2,12 +2,18 @@
 
 A schedule written for ``old`` iterations (warm-up and decay spans,
 validation, checkpoint and log intervals) keeps its shape at ``new``
-iterations when every count is multiplied by ``new / old``. The config
+iterations when every count is multiplied by ``new / old``, except that
+a run shorter than written validates at most
+:data:`MAX_SCALED_DOWN_VALIDATIONS` times. The config
 override ``train_cfg.max_iters`` (``segkit.apis.run_length``) and the
 time-budgeted loop (``segkit.engine.time_budget_loop``) both scale by it.
 """
 import math
 from typing import Optional, Tuple
+
+#: The most validations of a schedule scaled down: a 20-iteration run of a
+#: schedule that validates 10 times would spend half its time validating.
+MAX_SCALED_DOWN_VALIDATIONS = 4
 
 
 def scale_interval(value: int, old: int, new: int) -> int:
@@ -20,6 +26,19 @@ def scale_interval(value: int, old: int, new: int) -> int:
     the one every run ends with.
     """
     return min(new, max(1, math.ceil(value * new / old - 1e-9)))
+
+
+def scale_val_interval(value: int, old: int, new: int) -> int:
+    """``train_cfg.val_interval`` of a run of ``old`` iterations in one of
+    ``new``: as :func:`scale_interval`, widened in a shorter run so that it
+    validates at most :data:`MAX_SCALED_DOWN_VALIDATIONS` times (the last
+    at its end), and never more often than the written schedule.
+    """
+    interval = scale_interval(value, old, new)
+    if new < old:
+        interval = max(interval,
+                       math.ceil(new / MAX_SCALED_DOWN_VALIDATIONS - 1e-9))
+    return min(new, interval)
 
 
 def scale_span(begin: int, end: Optional[int], old: int,

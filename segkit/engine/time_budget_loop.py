@@ -14,7 +14,8 @@ from mmengine.runner.utils import calc_dynamic_intervals
 from segkit.registry import LOOPS
 from segkit.utils import ConfigValueError
 from segkit.utils.console import CONSOLE
-from .schedule_scaling import scale_interval, scale_span
+from .schedule_scaling import (scale_interval, scale_span,
+                               scale_val_interval)
 
 #: The message hub's runtime info key of a budgeted run's plan; it is saved
 #: in every checkpoint, so ``--resume`` continues the same plan.
@@ -216,7 +217,7 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         available = self.budget * (1 - margin) - elapsed
 
         def cost(max_iters: int) -> float:
-            interval = scale_interval(
+            interval = scale_val_interval(
                 self._nominal_val_interval, self._nominal_iters,
                 max_iters) if rescaled else self.val_interval
             return ((max_iters - done) * rate + validation *
@@ -319,8 +320,8 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         parameter schedulers as they are (restored by a resume)."""
         nominal = self._nominal_iters
         self._max_iters = max_iters
-        self.val_interval = scale_interval(self._nominal_val_interval,
-                                           nominal, max_iters)
+        self.val_interval = scale_val_interval(self._nominal_val_interval,
+                                               nominal, max_iters)
         self.dynamic_milestones, self.dynamic_intervals = \
             calc_dynamic_intervals(self.val_interval)
         for hook, interval in self._hook_intervals:

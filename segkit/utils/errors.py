@@ -24,3 +24,8 @@ class DataError(SegkitUserError, ValueError):
 
 class MissingPathError(SegkitUserError, FileNotFoundError):
     """A file or folder the user named, or the data needs, is not there."""
+
+
+class UnwritablePathError(SegkitUserError, OSError):
+    """A folder the user named (a work dir, an output folder) that cannot
+    be created or written to."""

@@ -1,12 +1,45 @@
-"""Writes that a killed process can never leave half done."""
+"""Writes that a killed process can never leave half done, and folders
+checked for writing before any work."""
 import contextlib
 import os
 import os.path as osp
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Union
 
 import mmengine
+
+from .errors import UnwritablePathError
+
+
+def ensure_writable_dir(path: Union[str, Path], what: str,
+                        option: str) -> None:
+    """Create the folder ``path`` if needed and write a file in it.
+
+    Args:
+        path: The folder.
+        what: What it is, for the message (``'the work dir'``).
+        option: The option that chooses another, for the message.
+
+    Raises:
+        UnwritablePathError: naming the folder and the reason (a folder the
+            user may not write, a path through a file, a full or read-only
+            disk), where the first write would stop with a traceback.
+    """
+    created = not osp.exists(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        if created and osp.isdir(path):
+            os.rmdir(path)
+        reason = ('it is a file' if osp.exists(path)
+                  and not osp.isdir(path) else error.strerror or error)
+        raise UnwritablePathError(
+            f'cannot write {what} {osp.abspath(path)}: {reason}; choose '
+            f'another with {option}') from None
 
 
 def atomic_write(filepath: Union[str, Path], data: bytes) -> None:

@@ -219,3 +219,29 @@ def test_errors_are_user_errors():
     with pytest.raises(ConfigKeyError):
         check_override_key(toy_config(), 'nope', PATH)
     assert issubclass(ConfigKeyError, (SegkitUserError, KeyError))
+
+
+@pytest.mark.parametrize('key, value, message', [
+    ('optim_wrapper.optimizer.lr', 'abc', "lr='abc': expected a number, "
+     'like its value in toy.py, 0.001'),
+    ('train_cfg.max_iters', [1, 2], 'expected a number'),
+    ('model.width', 'wide', 'expected a number'),  # the class's default
+    ('custom_hooks.0.strict', 'yes', 'expected a bool'),
+])
+def test_a_value_of_another_kind_than_the_key_holds_is_refused(
+        key, value, message):
+    with pytest.raises(ConfigValueError) as info:
+        check_override_key(toy_config(), key, PATH, value)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize('key, value', [
+    ('optim_wrapper.optimizer.lr', 1),  # an int for a float
+    ('optim_wrapper.optimizer.lr', None),
+    ('custom_hooks.0.strict', 0),  # a number for a bool
+    ('train_cfg.max_iters', 'auto'),  # the word a log interval takes
+    ('model.backbone', dict(depth=2)),  # not a scalar: only keys checked
+    ('train_dataloader.dataset.data_root', 'y'),
+])
+def test_a_value_of_the_same_kind_passes(key, value):
+    check_override_key(toy_config(), key, PATH, value)

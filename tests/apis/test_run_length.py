@@ -67,6 +67,27 @@ def test_intervals_round_up_so_the_run_keeps_its_number_of_validations():
     assert sorted(validations) == [334, 668, 1000]
 
 
+def validations(max_iters: int, interval: int) -> int:
+    """How many times an IterBasedTrainLoop validates (always at the end)."""
+    return len({i for i in range(1, max_iters + 1)
+                if i % interval == 0} | {max_iters})
+
+
+@pytest.mark.parametrize('written, max_iters, count', [
+    (240, 20, 4),  # 10 validations written: a short run keeps 4
+    (240, 1200, 4),  # the same, in any run shorter than written
+    (800, 20, 3),  # 3 written: never more than the schedule had
+    (2400, 20, 1),
+    (240, 4800, 10),  # a longer run keeps the schedule's count
+])
+def test_a_shorter_run_validates_at_most_four_times(written, max_iters,
+                                                    count):
+    cfg = schedule()
+    cfg.train_cfg.val_interval = written
+    scale_run_length(cfg, max_iters)
+    assert validations(max_iters, cfg.train_cfg.val_interval) == count
+
+
 def test_a_very_short_run_keeps_every_count_positive_and_ordered():
     cfg = schedule()
     scale_run_length(cfg, 3)

@@ -206,3 +206,16 @@ def test_tool_writes_stats_weights_and_chart(tmp_path, camvid_sample_root):
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and 'Traceback' not in bad.stderr
     assert bad.stderr.startswith('error: --cfg-options data_root=')
+
+
+def test_tool_refuses_an_out_folder_it_cannot_write_in_one_line(tmp_path):
+    (tmp_path / 'a_file').write_text('')
+    proc = subprocess.run(
+        [sys.executable, 'tools/analyze_dataset.py',
+         'configs/unet_camvid_quick.py', '--out',
+         str(tmp_path / 'a_file' / 'analysis')],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f'error: cannot write the --out folder {tmp_path}/a_file/analysis: '
+        'Not a directory; choose another with --out\n')

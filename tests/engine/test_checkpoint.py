@@ -19,7 +19,7 @@ from segkit.engine.atomic_backend import (ATOMIC_LOCAL_BACKEND,
                                           AtomicLocalBackend)
 from segkit.engine.checkpoint import (SAFE_CHECKPOINT_GLOBALS,
                                       UnsafeCheckpointError)
-from segkit.utils import atomic_write, dump_json_atomic, fileio
+from segkit.utils import DataError, atomic_write, dump_json_atomic, fileio
 
 
 class _CreatesFile:
@@ -161,6 +161,17 @@ def test_getattr_reaches_only_history_buffer_statistics(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match='refused getattr'):
         CheckpointLoader.load_checkpoint(str(path))
     assert HistoryBuffer._statistics_methods == table
+
+
+def test_a_file_that_is_no_checkpoint_is_said_to_be_none(tmp_path):
+    path = tmp_path / 'README.md'
+    path.write_text('# not a checkpoint\n')
+    with pytest.raises(DataError) as refused:
+        CheckpointLoader.load_checkpoint(str(path))
+    assert str(refused.value) == (
+        f'{path} is not a checkpoint: torch.save writes a zip archive, and '
+        'this file is none (expected a .pth file that tools/train.py '
+        'wrote)')
 
 
 def test_refusal_is_an_unpickling_error():

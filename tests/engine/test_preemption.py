@@ -32,9 +32,10 @@ pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 SIGNAL_AFTER_ITER = 6
 
 
-def preempt_after(training: Training, iteration: int) -> Run:
-    """SIGTERM to the run's process group once iteration ``iteration`` is
-    logged and the first periodic checkpoint is on disk."""
+def preempt_after(training: Training, iteration: int,
+                  signum: int = signal.SIGTERM) -> Run:
+    """``signum`` to the run's process group once iteration ``iteration``
+    is logged and the first periodic checkpoint is on disk."""
     deadline = time.monotonic() + TIMEOUT_S
     while (max(logged_iters(training.output()), default=0) < iteration
            or not (training.work_dir / f'iter_{INTERVAL}.pth').exists()):
@@ -42,7 +43,7 @@ def preempt_after(training: Training, iteration: int) -> Run:
             'the run ended before the signal:\n' + training.output()[-4000:])
         assert time.monotonic() < deadline, 'the run never got there'
         time.sleep(0.02)
-    os.killpg(training.proc.pid, signal.SIGTERM)
+    os.killpg(training.proc.pid, signum)
     code = training.proc.wait(timeout=TIMEOUT_S)
     assert code == EXIT_PREEMPTED, training.output()[-4000:]
     return training.run()
@@ -63,8 +64,8 @@ def runs(tmp_path_factory) -> Dict[str, Run]:
                 resumed=resumed.finish())
 
 
-def _stop_iteration(run: Run) -> int:
-    match = re.search(r'SIGTERM: stopped after iteration (\d+)/'
+def _stop_iteration(run: Run, name: str = 'SIGTERM') -> int:
+    match = re.search(name + r': stopped after iteration (\d+)/'
                       rf'{MAX_ITERS}, checkpoint (\S+) is complete; exiting '
                       f'with status {EXIT_PREEMPTED}', run.output)
     assert match, run.output[-4000:]
@@ -103,3 +104,16 @@ def test_resume_after_sigterm_reproduces_the_uninterrupted_run(runs):
     reference = torch.load(full.work_dir / f'iter_{MAX_ITERS}.pth')
     for key, value in reference['state_dict'].items():
         assert torch.equal(final['state_dict'][key], value), key
+
+
+def test_ctrl_c_stops_as_sigterm_does(tmp_path):
+    """SIGINT to the group, as a terminal's Ctrl-C sends it: workers
+    included, the same checkpoint and exit status as SIGTERM."""
+    stopped = preempt_after(Training(tmp_path / 'work'), SIGNAL_AFTER_ITER,
+                            signal.SIGINT)
+    step = _stop_iteration(stopped, 'SIGINT')
+    assert SIGNAL_AFTER_ITER <= step < MAX_ITERS
+    assert 'Ctrl-C: finishing this iteration' in stopped.output
+    assert 'Traceback' not in stopped.output
+    assert checkpoint_damage(str(stopped.work_dir / f'iter_{step}.pth')) \
+        is None

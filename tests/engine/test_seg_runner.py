@@ -18,7 +18,8 @@ from segkit.engine.resume import (MODEL_IDENTITY_KEY, best_checkpoint,
                                   find_resume_checkpoint, model_identity)
 from segkit.engine.runner import SegRunner, auto_log_interval
 from segkit.registry import DATASETS, MODELS, RUNNERS
-from segkit.utils import CheckpointMismatchError, MissingPathError
+from segkit.utils import (CheckpointMismatchError, MissingPathError,
+                          UnwritablePathError)
 
 
 @MODELS.register_module(name='SegRunnerTestModel', force=True)
@@ -139,6 +140,72 @@ def test_console_shows_summary_progress_scores_the_log_keeps_it_all(
     assert len(lines) < 25
 
 
+def test_a_resume_says_what_changed_and_names_checkpoints_that_exist(
+        tmp_path, capsys):
+    work = tmp_path / 'work'
+    RUNNERS.build(config(work)).train()
+    for best in work.glob('best_*.pth'):
+        best.unlink()  # replaced by a later best of that run, say
+    capsys.readouterr()
+    loader = config(work).train_dataloader
+    from mmengine.evaluator import BaseMetric
+    from segkit.registry import METRICS
+
+    @METRICS.register_module(name='NoBetter', force=True)
+    class NoBetter(BaseMetric):  # the resumed run saves no better best
+        default_prefix = ''
+
+        def process(self, data_batch, data_samples):
+            self.results.append(0.0)
+
+        def compute_metrics(self, results):
+            return dict(accuracy=0.0)
+
+    resumed = RUNNERS.build(config(
+        work, resume=True, load_from=str(work / 'iter_4.pth'),
+        train_cfg=dict(by_epoch=False, max_iters=5, val_interval=100),
+        train_dataloader=dict(loader, batch_size=1),
+        val_evaluator=dict(type='NoBetter')))
+    resumed.train()
+    out = capsys.readouterr()
+    console = out.out + out.err
+    log = Path(resumed.log_dir, f'{resumed.timestamp}.log').read_text()
+    changed = ('resuming with train_dataloader.batch_size 2 -> 1, '
+               'train_cfg.max_iters 4 -> 5: the rest of the run follows the '
+               'new values')
+    assert console.count(changed) == 1
+    assert 'is not defined in message_hub' not in log + console
+    assert 'best checkpoint' not in console  # none exists any more
+    assert '  last checkpoint  ' in console
+
+
+def test_piped_progress_is_printed_at_least_every_progress_seconds(
+        tmp_path, capsys):
+    import time
+
+    from mmengine.hooks import Hook
+
+    class SlowIteration(Hook):
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            if runner.iter + 1 == 3:
+                time.sleep(2.0)
+
+    runner = RUNNERS.build(config(
+        tmp_path / 'work',
+        train_cfg=dict(by_epoch=False, max_iters=20, val_interval=20),
+        default_hooks=dict(console=dict(type='ConsoleHook',
+                                        progress_seconds=1.0))))
+    runner.register_hook(SlowIteration())
+    runner.train()
+    shown = {int(i) for i in re.findall(r'iter (\d+)/20',
+                                         capsys.readouterr().out)}
+    # every second iteration, as 10 lines of 20 are, and the slow third
+    # (and the first, which may be as slow: the workers start)
+    assert {3, *range(2, 21, 2)} <= shown <= {1, 3, *range(2, 21, 2)}
+
+
 def test_a_short_run_logs_every_iteration():
     assert [auto_log_interval(n) for n in (4, 40, 99, 1000, 40000)] == [
         1, 1, 1, 20, 50]
@@ -189,6 +256,25 @@ def test_a_failed_start_leaves_no_folder_behind(tmp_path):
     with pytest.raises(MissingPathError):
         RUNNERS.build(config(used, broken=True)).train()
     assert run_folders(used) == before and (used / 'iter_4.pth').is_file()
+
+
+def test_a_work_dir_that_cannot_be_written_is_one_user_error(
+        tmp_path, monkeypatch):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    with pytest.raises(UnwritablePathError, match=(
+            rf'cannot write the work dir {blocker}/work: Not a directory; '
+            'choose another with --work-dir')):
+        RUNNERS.build(config(blocker / 'work'))
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied')
+
+    monkeypatch.setattr('tempfile.TemporaryFile', refused)
+    with pytest.raises(UnwritablePathError,
+                       match=f'{tmp_path}/ro: Permission denied'):
+        RUNNERS.build(config(tmp_path / 'ro'))
+    assert not (tmp_path / 'ro').exists()  # created, so removed again
 
 
 def test_resume_search_passes_over_another_models_checkpoints(

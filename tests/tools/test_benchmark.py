@@ -208,3 +208,15 @@ def test_bare_loop_counts_the_flops_of_a_model_with_image_pooling(
     assert info['train_gflop_per_image'] > 2 * info[
         'forward_gflop_per_image'] > 0
     assert rate['images_per_s'] > 0
+
+
+def test_a_json_folder_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / 'a_file').write_text('')
+    proc = subprocess.run(
+        [sys.executable, 'tools/benchmark.py', CONFIG, '--json',
+         str(tmp_path / 'a_file' / 'figures.json')],
+        cwd=REPO, text=True, capture_output=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f'error: cannot write the folder of --json {tmp_path}/a_file: it is '
+        'a file; choose another with --json\n')

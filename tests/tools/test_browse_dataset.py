@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from segkit.apis import load_config
 from segkit.datasets import CamVidDataset
@@ -63,6 +64,28 @@ def test_tool_draws_val_images_at_the_native_mask_size(
     assert len(panels) == 2
     assert cv2.imread(str(panels[0])).shape[1] == 2 * 480
     assert f'2 panel(s) in {tmp_path}' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--n', '0'], 'browse_dataset.py: error: --n 0: expected a count >= 1'),
+    (['--out-dir', 'FILE/panels'], 'error: cannot write the panels folder '
+     'FILE/panels: Not a directory; choose another with --out-dir'),
+])
+def test_tool_bad_values_are_one_line(tmp_path, camvid_sample_root,
+                                      monkeypatch, capsys, args, message):
+    (tmp_path / 'FILE').write_text('')
+    args = [arg.replace('FILE', str(tmp_path / 'FILE')) for arg in args]
+    monkeypatch.setattr(sys, 'argv', [
+        'browse_dataset.py', CONFIG, *args, '--cfg-options',
+        f'data_root={camvid_sample_root}'])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_path(str(REPO / 'tools' / 'browse_dataset.py'),
+                       run_name='__main__')
+    assert info.value.code in (1, 2)
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == message.replace(
+        'FILE', str(tmp_path / 'FILE'))
+    assert 'Traceback' not in err
 
 
 def test_sample_indices_first_n_or_a_seeded_draw():

@@ -154,3 +154,28 @@ def test_bad_int8_arguments_are_one_line_and_write_nothing(
     assert proc.returncode == 1 and proc.stderr.startswith(
         f'error: {message}') and proc.stderr.count('\n') == 1, proc.stderr
     assert not out.exists()
+
+
+def test_an_out_folder_that_cannot_be_written_is_one_line(tmp_path):
+    checkpoint, _ = tiny_model(tmp_path, 'unet_camvid_quick.py')
+    (tmp_path / 'a_file').write_text('')
+    proc = run('export.py', 'configs/unet_camvid_quick.py', checkpoint,
+               '--out', str(tmp_path / 'a_file' / 'model.onnx'), ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f'error: cannot write the folder of --out {tmp_path}/a_file: it is '
+        'a file; choose another with --out\n')
+
+
+@pytest.mark.parametrize('flag', ['--out', '--show-dir'])
+def test_test_tool_checks_its_outputs_before_the_run(tmp_path, flag):
+    checkpoint, _ = tiny_model(tmp_path, 'unet_camvid_quick.py')
+    (tmp_path / 'a_file').write_text('')
+    target = tmp_path / 'a_file' / 'x'
+    proc = run('test.py', 'configs/unet_camvid_quick.py', checkpoint, flag,
+               str(target), '--work-dir', str(tmp_path / 'work'), ok=False)
+    folder = target.parent if flag == '--out' else target
+    assert proc.returncode == 1
+    assert proc.stderr.startswith('error: cannot write the ')
+    assert f'{folder}: ' in proc.stderr and proc.stderr.count('\n') == 1
+    assert not (tmp_path / 'work').exists()  # nothing ran

@@ -110,3 +110,45 @@ def test_a_bad_tta_scale_is_one_line(setup):
     assert proc.stderr == (
         'error: --tta-scales: test_cfg scales=[0.0, 1.0]: expected a '
         'non-empty list of positive resize factors, e.g. [0.75, 1.0, 1.25]\n')
+
+
+def test_one_bad_file_does_not_stop_the_others(setup):
+    """An empty PNG (refused by its header) and a truncated one (by its
+    decoder) among good images: the good masks are written, each bad file
+    is named in one line, the summary counts both, and the status is 1."""
+    root, checkpoint, images = setup
+    folder = root / 'mixed'
+    folder.mkdir()
+    frame = next(iter(images.values()))
+    for name in ('a.png', 'c.png', 'e.png'):
+        cv2.imwrite(str(folder / name), frame)
+    (folder / 'b_empty.png').write_bytes(b'')
+    cv2.imwrite(str(folder / 'd_cut.png'), frame)
+    data = (folder / 'd_cut.png').read_bytes()
+    (folder / 'd_cut.png').write_bytes(data[:len(data) // 2])
+    out_dir = root / 'out_mixed'
+    proc = infer(CONFIG, checkpoint, str(folder), '--out-dir', str(out_dir),
+                 '--batch-size', '2', '--cfg-options', *TINY_ARGS)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        'a.png', 'c.png', 'e.png']
+    errors = [line for line in proc.stderr.splitlines()
+              if line.startswith('error: ')]
+    assert errors == [
+        f'error: {folder}/b_empty.png: unreadable, empty or not an image',
+        f'error: cannot decode image {folder}/d_cut.png: expected a '
+        'readable image file, it is corrupt, truncated or not an image']
+    assert 'Traceback' not in proc.stderr
+    assert SUMMARY.search(proc.stdout).group(1) == '3'
+    assert '; 2 failed, named above' in proc.stdout
+
+
+def test_an_out_dir_that_cannot_be_written_is_one_line(setup):
+    root, checkpoint, _ = setup
+    (root / 'a_file').write_text('')
+    proc = infer(CONFIG, checkpoint, str(root / 'folder_a'), '--out-dir',
+                 str(root / 'a_file' / 'masks'))
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f'error: cannot write the output folder {root}/a_file/masks: Not a '
+        'directory; choose another with --out-dir\n')

@@ -18,6 +18,9 @@ from ..run_facts import run_facts
 # many iterations (at most 50), on a terminal too (there as of the last log
 # point, so that the terminal's line does not wait for the GPU).
 PIPED_PROGRESS_LINES = 10
+# ... and one at least this often (seconds), however long iterations are:
+# a slow run (a time budget's long plan) would show nothing for minutes.
+PIPED_PROGRESS_SECONDS = 45.0
 
 
 def _duration(seconds: float) -> str:
@@ -108,15 +111,26 @@ class ConsoleHook(Hook):
     ``Runner`` instead of ``SegRunner``) its lines appear among MMEngine's
     and there is no progress line.
 
+    When the console is not a terminal, the progress line is printed as a
+    line of its own about :data:`PIPED_PROGRESS_LINES` times a run, and
+    at least every ``progress_seconds``.
+
     ``LOWEST`` priority: it reports what the other hooks have done (the
     timer's ETA, the checkpoint and report files).
+
+    Args:
+        progress_seconds: The longest wait between two progress lines on a
+            console that is not a terminal.
     """
 
     priority = 'LOWEST'
 
-    def __init__(self) -> None:
+    def __init__(self,
+                 progress_seconds: float = PIPED_PROGRESS_SECONDS) -> None:
+        self.progress_seconds = progress_seconds
         self._checkpoint: Optional[Dict[str, Any]] = None
         self._started = time.time()
+        self._last_progress = time.monotonic()
 
     def _info(self, runner, message: str) -> None:
         runner.logger.info(message, extra=CONSOLE)
@@ -131,6 +145,7 @@ class ConsoleHook(Hook):
                                 experiment_name=meta.get('experiment_name'))
 
     def before_train(self, runner) -> None:
+        self._last_progress = time.monotonic()
         facts = run_facts(runner, 'train')
         self._info(runner, summary_lines(facts))
         padding = facts.get('padding')
@@ -155,8 +170,11 @@ class ConsoleHook(Hook):
             return
         done, total = runner.iter + 1, runner.max_iters
         every = max(1, round(total / PIPED_PROGRESS_LINES))
-        if not console.interactive and done % every and done != total:
+        now = time.monotonic()
+        if (not console.interactive and done % every and done != total
+                and now - self._last_progress < self.progress_seconds):
             return
+        self._last_progress = now
         hub = runner.message_hub
         window = max(1, min(every, done, 50))
         parts = [f'iter {done}/{total}']
@@ -210,8 +228,11 @@ class ConsoleHook(Hook):
         if isinstance(runner._train_loop, BaseLoop) and osp.isfile(last):
             with open(last) as f:
                 lines.append(f'  last checkpoint  {f.read().strip()}')
+            # A resumed run's hub names the best of the run it resumed,
+            # which that run may have replaced since.
             best = [hub.get_info(k) for k in hub.runtime_info
-                    if k.startswith('best_ckpt')]
+                    if k.startswith('best_ckpt')
+                    and osp.isfile(str(hub.get_info(k)))]
             lines += [f'  best checkpoint  {path}' for path in best]
         vis_data = osp.join(runner.log_dir, 'vis_data')
         steps = sorted(entry.name for entry in os.scandir(vis_data)

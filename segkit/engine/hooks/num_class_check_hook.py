@@ -3,6 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from segkit.registry import HOOKS
+from segkit.utils import ConfigValueError
 
 
 @HOOKS.register_module()
@@ -37,7 +38,7 @@ class NumClassCheckHook(Hook):
         # The config key: the decode head's in an EncoderDecoder.
         key = ('model.decode_head.num_classes'
                if hasattr(model, 'decode_head') else 'model.num_classes')
-        raise ValueError(
+        raise ConfigValueError(
             f'{key}={num_classes} but the {split} dataset '
             f'({type(dataset).__name__}) has {len(classes)} classes '
             f'{tuple(classes)}: set {key}={len(classes)}'

@@ -1,5 +1,6 @@
-"""Stop training cleanly when the cluster asks: SIGTERM or SIGUSR1 finish
-the iteration, save a complete checkpoint, exit with a status to requeue on."""
+"""Stop training cleanly when the cluster or the user asks: SIGTERM,
+SIGUSR1 or Ctrl-C (SIGINT) finish the iteration, save a complete
+checkpoint, exit with a status to requeue on."""
 import functools
 import os
 import os.path as osp
@@ -27,6 +28,7 @@ EXIT_PREEMPTED = 75
 #: its own 1, so the wrapper reads the marker to exit with EXIT_PREEMPTED.
 PREEMPTED_MARKER_ENV = 'SEGKIT_PREEMPTED_MARKER'
 
+STDERR = 2  # the file descriptor
 _Handler = Union[Callable, int, None]
 
 
@@ -110,15 +112,21 @@ class PreemptionHook(Hook):
     writes leave the previous checkpoint intact. A signal during the last
     iteration lets training end normally. The signals are handled from the
     start of the train loop to its end, however it ends, and then are the
-    caller's again. Needs an iteration-based loop (``IterBasedTrainLoop``,
-    every segkit schedule) in the main thread; elsewhere it warns and leaves
-    the signals alone.
+    caller's again.
+
+    Ctrl-C (SIGINT, to every process of the terminal's foreground group)
+    stops the same way, after a line on stderr saying so; a second Ctrl-C
+    is the caller's again (Python's ``KeyboardInterrupt``), so it stops at
+    once, as it would without the hook. Needs an iteration-based loop
+    (``IterBasedTrainLoop``, every segkit schedule) in the main thread;
+    elsewhere it warns and leaves the signals alone.
 
     Args:
         signals: Names of the signals that stop training.
     """
 
-    def __init__(self, signals: Sequence[str] = ('SIGTERM', 'SIGUSR1')):
+    def __init__(self,
+                 signals: Sequence[str] = ('SIGTERM', 'SIGUSR1', 'SIGINT')):
         unknown = [name for name in signals
                    if not isinstance(getattr(signal, str(name), None),
                                      signal.Signals)]
@@ -184,6 +192,15 @@ class PreemptionHook(Hook):
             vars(runner.val_loop.evaluator).pop('evaluate', None)
 
     def _on_signal(self, signum: int, frame) -> None:
+        if signum == signal.SIGINT and self.received is None:
+            # The next Ctrl-C is the caller's: an impatient user stops now.
+            signal.signal(signum, self._previous[signum])
+            # os.write: print() may be writing when the signal comes.
+            if is_main_process():
+                os.write(STDERR, (
+                    'Ctrl-C: finishing this iteration and saving a '
+                    'checkpoint; press Ctrl-C again to stop at once\n'
+                ).encode())
         self.received = self.received or signal.Signals(signum).name
 
     def _on_child_exit(self, signum: int, frame) -> None:

@@ -3,6 +3,7 @@ from types import SimpleNamespace
 import pytest
 
 from segkit.engine.hooks import NumClassCheckHook
+from segkit.utils import ConfigValueError
 
 
 def runner_with(num_classes: int, classes: tuple) -> SimpleNamespace:
@@ -24,7 +25,8 @@ def test_matching_model_and_dataset_pass(num_classes, classes):
 
 
 def test_mismatch_names_both_counts_and_the_fix():
-    with pytest.raises(ValueError, match=r'model.num_classes=5 but the train '
+    with pytest.raises(ConfigValueError,
+                       match=r'model.num_classes=5 but the train '
                        r"dataset .* has 11 classes .*'Sky'.*set "
                        r'model.num_classes=11'):
         NumClassCheckHook().before_train(

@@ -71,6 +71,26 @@ def test_sigterm_saves_the_iteration_and_raises(make_runner, tmp_path):
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
 
 
+def test_ctrl_c_saves_like_sigterm_and_a_second_one_stops_at_once(
+        make_runner, tmp_path, capfd):
+    runner = _run(make_runner, SignalAt(3, signal.SIGINT))
+    with pytest.raises(TrainingPreempted, match='SIGINT: stopped after '
+                       'iteration 3') as info:
+        runner.train()
+    assert checkpoint_damage(info.value.checkpoint) is None
+    assert info.value.checkpoint == str(tmp_path / 'work' / 'iter_3.pth')
+    assert ('Ctrl-C: finishing this iteration and saving a checkpoint; '
+            'press Ctrl-C again to stop at once') in capfd.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    # The first Ctrl-C handed SIGINT back: the second is Python's.
+    runner = _run(make_runner, SignalAt(2, signal.SIGINT),
+                  SignalAt(2, signal.SIGINT), work_dir=tmp_path / 'twice')
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_signal_on_a_periodic_checkpoint_saves_once(make_runner, tmp_path,
                                                     monkeypatch):
     saves = []
