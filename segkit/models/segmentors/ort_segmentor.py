@@ -13,6 +13,7 @@ from torch import Tensor
 from segkit.registry import MODELS
 from segkit.utils import ConfigValueError, MissingPathError
 from segkit.utils.extras import import_extra
+from ..backbones.named_weights import normalization_for_weights
 from .base import BaseSegmentor
 
 # metadata_props the exporter writes: what the graph takes and returns.
@@ -83,6 +84,11 @@ class ONNXRuntimeSegmentor(BaseSegmentor):
                 f"{onnx_file} returns {channels} channels but the config's "
                 f'model has num_classes={reference.num_classes}: expected '
                 'the config the model was exported from')
+        if data_preprocessor is not None and isinstance(model, dict):
+            # As EncoderDecoder does: weights loaded by name normalise
+            # their own way, which the config's preprocessor leaves out.
+            data_preprocessor = normalization_for_weights(
+                data_preprocessor, model.get('backbone') or {})
         super().__init__(
             num_classes=reference.num_classes,
             threshold=reference.threshold,
