@@ -71,8 +71,17 @@ def test_sigterm_saves_the_iteration_and_raises(make_runner, tmp_path):
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler, as a terminal's process has it
+    (pytest-xdist's workers ignore SIGINT), restored after the test."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_ctrl_c_saves_like_sigterm_and_a_second_one_stops_at_once(
-        make_runner, tmp_path, capfd):
+        make_runner, tmp_path, capfd, python_sigint):
     runner = _run(make_runner, SignalAt(3, signal.SIGINT))
     with pytest.raises(TrainingPreempted, match='SIGINT: stopped after '
                        'iteration 3') as info:
