@@ -1,6 +1,8 @@
 """NonFiniteLossHook on a real (tiny) MMEngine run: a NaN loss stops training
 naming the iteration before the optimiser or any checkpoint sees it, or,
-with skip_nonfinite=True, the batch is skipped and counted."""
+with skip_nonfinite=True, the batch is skipped and counted. Each test runs
+with a fused optimiser (the step withheld on the device, read back at the
+next log point) and an unfused one (the flag read every iteration)."""
 import inspect
 import math
 import os.path as osp
@@ -54,16 +56,17 @@ class RecordWeights(Hook):
         self.after_iter.append(runner.model.conv.weight.detach().clone())
 
 
-@pytest.fixture
-def guarded_run(tiny_model_cls) -> Callable[..., dict]:
+@pytest.fixture(params=[True, False], ids=['fused', 'unfused'])
+def guarded_run(request, tiny_model_cls) -> Callable[..., dict]:
     """Runner overrides: checkpoint and validate every 2 iterations keeping
-    the best, a constant LR (the fixture's decays to 0 by iteration 4, when
-    no step would change the weights), an InfiniteSampler (at each end of
+    the best, SGD fused or not, logs every ``log_interval``, a constant LR
+    (the fixture's decays to 0 by iteration 4, when no step would change
+    the weights), an InfiniteSampler (at each end of
     an epoch MMEngine sleeps 2 s, and the 4-sample dataset ends one every
     2 iterations), and the hook under test."""
     # The conftest that defines the tiny model defines its dataset.
     dataset = inspect.getmodule(tiny_model_cls).TinySegDataset()
-    return lambda max_iters, **hook_args: dict(
+    return lambda max_iters, log_interval=1, **hook_args: dict(
         train_dataloader=dict(
             dataset=dataset,
             batch_size=2,
@@ -72,8 +75,10 @@ def guarded_run(tiny_model_cls) -> Callable[..., dict]:
         default_hooks=dict(
             checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False,
                             interval=2, save_best='acc', rule='greater'),
-            logger=dict(type='LoggerHook', interval=1),
+            logger=dict(type='LoggerHook', interval=log_interval),
             nonfinite_loss=dict(type='NonFiniteLossHook', **hook_args)),
+        optim_wrapper=dict(optimizer=dict(
+            type='SGD', lr=0.1, momentum=0.9, fused=request.param)),
         param_scheduler=None,
         train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2))
 
@@ -110,6 +115,26 @@ def test_nan_loss_stops_before_step_and_checkpoint(make_runner, nan_model_cls,
     # those iteration NAN_AT - 1 left (the recorder, LOWEST, ran up to it).
     assert len(recorder.after_iter) == NAN_AT - 1
     assert torch.equal(runner.model.conv.weight, recorder.after_iter[-1])
+
+
+def test_a_nan_between_log_points_stops_at_the_next_with_its_weights(
+        make_runner, nan_model_cls, guarded_run, tmp_path):
+    """Checked every 5 iterations (validation and checkpoints every 2): the
+    run stops at the save of iteration 4 at the latest, naming iteration
+    3, with the weights iteration 2 left."""
+    recorder = RecordWeights()
+    runner = make_runner(
+        model=nan_model_cls([3]),
+        custom_hooks=[recorder],
+        **guarded_run(10, log_interval=5))
+    with pytest.raises(NonFiniteLossError, match='at iteration 3 '):
+        runner.train()
+    assert checkpoint_iters(tmp_path / 'work') == {
+        'iter_2.pth': 2, 'best_acc_iter_2.pth': 2}
+    assert len(recorder.after_iter) >= 2
+    for weights in recorder.after_iter[2:]:
+        assert torch.equal(weights, recorder.after_iter[1])
+    assert torch.equal(runner.model.conv.weight, recorder.after_iter[1])
 
 
 def test_skip_mode_skips_counts_and_logs_the_batches(make_runner,

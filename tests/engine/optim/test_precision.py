@@ -9,6 +9,7 @@ from segkit.engine.optim import precision
 from segkit.engine.optim.precision import (CPUAutocastOptimWrapper,
                                            autocast_dtype,
                                            select_optim_wrapper)
+from segkit.engine.hooks.nonfinite_loss_hook import skips_steps_on_device
 from segkit.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 SGD = dict(type='SGD', lr=0.1)
@@ -198,6 +199,23 @@ def test_cpu_bf16_wrapper_runs_forward_in_bf16(machine):
     _train_step(wrapper, model)
     assert model.weight.dtype == torch.float32  # master weights stay fp32
     assert not torch.equal(model.weight, before)
+
+
+@pytest.mark.parametrize('optimizer, fused', [
+    (dict(type='AdamW', lr=1e-3), True),
+    (dict(type='SGD', lr=0.1, momentum=0.9), True),
+    (dict(type='SGD', lr=0.1, foreach=True), None),  # the config's choice
+    (dict(type='AdamW', lr=1e-3, fused=False), False),
+    (dict(type='RMSprop', lr=1e-3), None),  # no fused kernel
+])
+def test_adam_adamw_and_sgd_are_fused_unless_the_config_chooses(
+        machine, optimizer, fused):
+    """Fused kernels take ``found_inf``: NonFiniteLossHook withholds a step
+    on the device with them instead of reading a flag every iteration."""
+    machine(cuda=False, cpu_bf16=False)
+    wrapper = _build(nn.Linear(3, 2), precision='fp32', optimizer=optimizer)
+    assert wrapper.optimizer.param_groups[0].get('fused') == fused
+    assert skips_steps_on_device(wrapper) == bool(fused)
 
 
 def test_cpu_without_bf16_falls_back_to_fp32(machine, logged):
