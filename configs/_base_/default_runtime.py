@@ -80,8 +80,9 @@ custom_hooks = [
 randomness = dict(seed=0, deterministic=False)
 load_from = None
 resume = False
-# MMEngine's torch.compile switch for the train step: True, or a dict of
-# torch.compile arguments such as dict(mode='max-autotune'). Off: on 2 CPU
-# cores compiling and recompiling for each new crop size cost more minutes
+# torch.compile of the network (backbone, neck, heads; SegRunner), not of
+# MMEngine's whole train step: True, or a dict of torch.compile arguments
+# such as dict(mode='max-autotune'). A part that fails to compile runs eager
+# after one warning line. Off: on 2 CPU cores compiling cost more minutes
 # than it saved (docs/performance.md).
 compile = False

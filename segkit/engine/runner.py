@@ -5,13 +5,17 @@ import os.path as osp
 import shutil
 from typing import Any, Optional
 
+import torch
+import torch.nn as nn
 from mmengine.dist import is_main_process
 from mmengine.logging import MMLogger
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from segkit.registry import RUNNERS
 from segkit.utils import ensure_writable_dir
 from segkit.utils.console import install_console
+from .compile import compile_network
 from .hooks.preemption_hook import TrainingPreempted
 from .resume import (MODEL_IDENTITY_KEY, RUN_SHAPE_KEY, check_resume_model,
                      model_identity, resume_changes, run_shape)
@@ -50,7 +54,7 @@ def settle_log_interval(default_hooks: Any, train_cfg: Any) -> Any:
 class SegRunner(Runner):
     """The Runner every segkit config names (``runner_type='SegRunner'``).
 
-    Three differences from MMEngine's, none of which changes training:
+    The differences from MMEngine's, none of which changes what is learnt:
 
     - **Console.** The logger's console handler becomes a
       :class:`~segkit.utils.console.ConsoleHandler`: the environment, config
@@ -69,6 +73,17 @@ class SegRunner(Runner):
       dir too if the run created it and nothing else is in it. A work dir
       it cannot write stops it before anything is built
       (:func:`~segkit.utils.fileio.ensure_writable_dir`).
+    - **channels_last weights.** Where the data preprocessor hands the
+      network ``channels_last`` batches, the weights are converted too,
+      before DDP wraps the model: the gradients then have the strides of
+      DDP's buckets (no "Grad strides do not match bucket view strides"
+      copy every step), and no convolution converts its weight per call.
+    - **compile.** ``compile=True`` (or a dict of ``torch.compile``
+      arguments) compiles the network -- backbone, neck and heads -- not
+      MMEngine's whole ``train_step``, whose optimiser wrapper and
+      preprocessing recompile at every new crop shape; a part that fails
+      to compile runs eager after one warning line
+      (:func:`~segkit.engine.compile.compile_network`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -85,6 +100,24 @@ class SegRunner(Runner):
         except BaseException:
             self._discard_failed_start()
             raise
+
+    def wrap_model(self, model_wrapper_cfg: Optional[dict],
+                   model: nn.Module) -> nn.Module:
+        if getattr(getattr(model, 'data_preprocessor', None),
+                   'channels_last', False):
+            model = model.to(memory_format=torch.channels_last)
+        return super().wrap_model(model_wrapper_cfg, model)
+
+    def _maybe_compile(self, target: str) -> None:
+        options = self.cfg.get('compile')
+        if not options:
+            return
+        model = self.model.module if is_model_wrapper(
+            self.model) else self.model
+        parts = compile_network(
+            model, **(options if isinstance(options, dict) else {}))
+        self.logger.info(f'torch.compile: {", ".join(parts)} (compiled on '
+                         'first use: the first iterations are slow)')
 
     def build_logger(self, log_level: Any = 'INFO',
                      log_file: Optional[str] = None,
