@@ -4,8 +4,8 @@ import argparse
 import os.path as osp
 
 from segkit.apis import add_debug_arg, add_override_arg, load_config, run_tool
-from segkit.benchmark import (PARTS, Settings, format_report, profile_runner,
-                              run_benchmark)
+from segkit.benchmark import (EXTRA_PARTS, PARTS, Settings, format_report,
+                              profile_runner, run_benchmark)
 from segkit.utils import dump_json_atomic, ensure_writable_dir
 
 
@@ -16,9 +16,12 @@ def parse_args() -> argparse.Namespace:
         'their share of a measured conv peak')
     parser.add_argument('config', help='config file')
     parser.add_argument(
-        '--what', nargs='+', default=['all'], choices=PARTS + ('all', ),
-        help='parts to measure (default: all); the peak is needed for the '
-        'shares of peak')
+        '--what', nargs='+', default=['all'],
+        choices=PARTS + EXTRA_PARTS + ('all', ),
+        help='parts to measure (default: all, which is all but overhead); '
+        'the peak is needed for the shares of peak; overhead: host '
+        'milliseconds of a Runner iteration beyond the bare loop\'s, hook '
+        'by hook (use a tiny model, whose network costs almost nothing)')
     parser.add_argument('--iters', type=int, default=Settings.iters,
                         help='timed iterations (batches) per repeat '
                         '(default: %(default)s)')
@@ -58,7 +61,9 @@ def main() -> None:
         ensure_writable_dir(osp.dirname(osp.abspath(args.json)),
                             'the folder of --json', '--json')
     cfg = load_config(args.config, args.cfg_options)
-    parts = PARTS if 'all' in args.what else args.what
+    parts = set(args.what) - {'all'}
+    if 'all' in args.what:
+        parts |= set(PARTS)
     result = run_benchmark(cfg, parts, args.settings)
     print(format_report(result))
     if args.json:

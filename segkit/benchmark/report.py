@@ -1,5 +1,5 @@
 """The benchmark's figures as a text table."""
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 
 def _row(part: str, what: str, rate: str = '', gflops: str = '',
@@ -28,9 +28,10 @@ def format_report(result: Dict[str, Any]) -> str:
         f'training precision (resolved): {result["precision"]}',
         f'each figure: median of {s["repeats"]} repeats x {s["iters"]} '
         f'iterations after {s["warmup"]} warm-up',
-        '',
-        _row('part', 'measure', 'images/s', 'GFLOP/s', 'of peak'),
     ]
+    if set(result) & {'peak', 'infer', 'data', 'train'}:
+        lines += ['', _row('part', 'measure', 'images/s', 'GFLOP/s',
+                           'of peak')]
     notes = []
     if 'peak' in result:
         for name, gflops in result['peak']['gflops'].items():
@@ -87,4 +88,29 @@ def format_report(result: Dict[str, Any]) -> str:
             f'GFLOP/image forward, {model["train_gflop_per_image"]:.2f} '
             'forward+backward; the Runner waited for data '
             f'{100 * t["runner"]["data_wait_fraction"]:.1f} % of the time')
+    if 'overhead' in result:
+        lines += [''] + overhead_table(result['overhead'])
     return '\n'.join(lines + [''] + notes)
+
+
+def overhead_table(overhead: Dict[str, Any]) -> List[str]:
+    """The host milliseconds of a Runner iteration beyond the bare loop's,
+    and where an iteration's time goes, hook by hook."""
+
+    def row(what: str, ms: float) -> str:
+        return f'{"host":6} {what:58} {ms:>10.2f} ms/iter'
+
+    rows = [
+        row('Runner iteration', overhead['iteration_ms']),
+        row('bare loop iteration, tensors in memory',
+            overhead['bare_loop_ms']),
+        row('Runner over the bare loop', overhead['overhead_ms']),
+        row('  train_step (preprocessing, forward, backward, step)',
+            overhead['train_step_ms']),
+        row('  waiting for the next batch', overhead['data_wait_ms']),
+    ]
+    rows += [row(f'  {hook}', ms) for hook, ms in overhead['hooks_ms'].items()]
+    rows.append(row('  the loop itself (the rest)', overhead['loop_ms']))
+    return rows + [f'overhead: {overhead["iterations"]} iterations after the '
+                   'warm-up, host time; the device synchronised at both ends '
+                   'only']

@@ -12,14 +12,17 @@ from mmengine.utils.dl_utils import set_multi_processing
 from segkit.apis import init_model
 from .deploy import bench_onnxruntime
 from .machine import machine_info, wrapper_precision
+from .overhead import runner_overhead
 from .parts import bare_loop, bench_data, bench_infer, bench_peak
 from .runner import runner_train
 from .timing import Settings, Sync
 
 # In the order they run: the conv peak and inference before anything
 # applies the config's multiprocessing settings (opencv threads), which
-# tools/infer.py does not apply either.
+# tools/infer.py does not apply either. 'all' is these; 'overhead' (the
+# host time of a Runner iteration, hook by hook) is asked for by name.
 PARTS = ('peak', 'infer', 'data', 'train')
+EXTRA_PARTS = ('overhead', )
 # What the onnxruntime comparison of 'infer' needs (the [deploy] extra).
 DEPLOY_PACKAGES = ('onnx', 'onnxscript', 'onnxruntime')
 
@@ -45,10 +48,10 @@ def run_benchmark(cfg: Config, parts: Iterable[str],
     """Measure ``parts`` (of :data:`PARTS`) of ``cfg`` on this machine's
     CUDA device if it has one, else its CPU; see :func:`format_report`."""
     parts = set(parts)
-    unknown = parts - set(PARTS)
+    unknown = parts - set(PARTS + EXTRA_PARTS)
     if unknown:
         raise ValueError(f'unknown parts {sorted(unknown)}: expected some '
-                         f'of {PARTS}')
+                         f'of {PARTS + EXTRA_PARTS}')
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     sync: Sync = torch.cuda.synchronize if device == 'cuda' else lambda: None
     # The Runner applies env_cfg when it is built, after the parts before
@@ -74,16 +77,21 @@ def run_benchmark(cfg: Config, parts: Iterable[str],
             if device == 'cpu' and all(map(find_spec, DEPLOY_PACKAGES)):
                 result['infer_onnx'] = bench_onnxruntime(cfg, model,
                                                          settings, sync)
-        if parts & {'data', 'train'}:
+        if parts & {'data', 'train', 'overhead'}:
             # What the Runner sets up for its workers (opencv threads...).
             set_multi_processing(
                 **cfg.get('env_cfg', {}).get('mp_cfg', {}),
                 distributed=False)
         if 'data' in parts:
             result['data'] = bench_data(cfg, settings, sync)
-        if 'train' in parts:
+        if parts & {'train', 'overhead'}:
             result['model'], bare = bare_loop(cfg, model, wrapper, settings,
                                               sync)
+        if 'overhead' in parts:
+            result['overhead'] = runner_overhead(
+                cfg, settings, sync, 1000 * cfg.train_dataloader.batch_size /
+                bare['images_per_s'])
+        if 'train' in parts:
             result['train'] = dict(
                 batch_size=cfg.train_dataloader.batch_size,
                 runner=runner_train(cfg, settings, sync), bare_loop=bare)

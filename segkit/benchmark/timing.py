@@ -25,6 +25,16 @@ class Settings:
                 raise ValueError(f'{name}={value!r}: expected an int >= 1')
 
 
+def window_ends(settings: Settings, warmup: Optional[int] = None) -> set:
+    """The 0-based iterations after which a timed window starts or ends:
+    the only ones whose end is synchronised with the device, so that a
+    window's iterations overlap host and device work as they do in a run
+    (one sync at each end of a window, as in a user's training)."""
+    warmup = settings.warmup if warmup is None else warmup
+    return {warmup - 1 + r * settings.iters
+            for r in range(settings.repeats + 1)}
+
+
 def repeat_rates(ends: Sequence[float], counts: Sequence[int], warmup: int,
                  iters: int, repeats: int) -> List[float]:
     """Items/s of each timed repeat, from the time each iteration ended and
@@ -47,13 +57,16 @@ def repeat_rates(ends: Sequence[float], counts: Sequence[int], warmup: int,
 def timed_rates(step: Callable[[], int], settings: Settings, sync: Sync,
                 warmup: Optional[int] = None) -> List[float]:
     """Items/s of each repeat of ``step``, which returns how many items it
-    processed; ``warmup`` overrides ``settings.warmup``."""
+    processed; ``warmup`` overrides ``settings.warmup``. The device is
+    synchronised at the ends of the windows only (:func:`window_ends`)."""
     warmup = settings.warmup if warmup is None else warmup
+    synced = window_ends(settings, warmup)
     ends: List[float] = []
     counts: List[int] = []
-    for _ in range(warmup + settings.iters * settings.repeats):
+    for i in range(warmup + settings.iters * settings.repeats):
         counts.append(step())
-        sync()
+        if i in synced:
+            sync()
         ends.append(time.perf_counter())
     return repeat_rates(ends, counts, warmup, settings.iters,
                         settings.repeats)

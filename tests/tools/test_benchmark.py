@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from segkit.apis import load_config
-from segkit.benchmark import Settings, repeat_rates, runner_config
+from segkit.benchmark import (Settings, repeat_rates, runner_config,
+                              timed_rates)
 from segkit.engine.optim import cpu_supports_bf16
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
@@ -23,7 +24,7 @@ TINY = ['model.backbone.base_channels=4', 'model.backbone.depth=3',
 RATE = {'images_per_s', 'repeats'}
 EXPECTED_KEYS = {
     '': {'config', 'machine', 'settings', 'precision', 'peak', 'infer',
-         'infer_onnx', 'data', 'model', 'train'},
+         'infer_onnx', 'data', 'model', 'train', 'overhead'},
     'machine': {'device', 'cpu', 'cpus', 'threads', 'torch',
                 'cpu_native_bf16'},
     'peak': {'conv', 'gflop_per_call', 'gflops'},
@@ -48,6 +49,8 @@ EXPECTED_KEYS = {
     'train.runner': RATE | {'data_wait_fraction', 'gflops',
                             'peak_fraction'},
     'train.bare_loop': RATE | {'gflops', 'peak_fraction'},
+    'overhead': {'iterations', 'iteration_ms', 'bare_loop_ms', 'overhead_ms',
+                 'train_step_ms', 'data_wait_ms', 'hooks_ms', 'loop_ms'},
 }
 
 
@@ -62,6 +65,7 @@ def benchmark(tmp_path_factory, camvid_sample_root):
     out = tmp_path_factory.mktemp('benchmark') / 'figures.json'
     proc = subprocess.run(
         [sys.executable, 'tools/benchmark.py', CONFIG, '--what', 'all',
+         'overhead',
          '--iters', '2', '--warmup', '1', '--repeats', '2',
          '--infer-batch', '2', '--json', str(out), '--profile',
          str(out.parent / 'profile'), '--cfg-options',
@@ -157,6 +161,39 @@ def test_repeat_rates_splits_iterations_into_repeats():
     assert repeat_rates(ends, [4, 2, 2, 1, 3], 1, 2, 2) == [2.0, 4.0]
     with pytest.raises(ValueError, match='expected 5'):
         repeat_rates(ends[:4], [1] * 4, 1, 2, 2)
+
+
+def test_overhead_splits_a_runner_iteration_hook_by_hook(benchmark):
+    result, stdout = benchmark
+    overhead = result['overhead']
+    hooks = overhead['hooks_ms']
+    # Every hook of the run is timed, the clock's own excepted.
+    assert {'DeferredRuntimeInfoHook', 'NonFiniteLossHook', 'LoggerHook',
+            'IterTimerHook', 'ParamSchedulerHook'} <= set(hooks)
+    assert 'IterClock' not in hooks
+    assert all(ms >= 0 for ms in hooks.values())
+    assert list(hooks.values()) == sorted(hooks.values(), reverse=True)
+    assert overhead['iterations'] == 4  # repeats x iters, one window
+    parts = (overhead['train_step_ms'] + overhead['data_wait_ms'] +
+             sum(hooks.values()) + overhead['loop_ms'])
+    assert parts == pytest.approx(overhead['iteration_ms'])
+    assert overhead['overhead_ms'] == pytest.approx(
+        overhead['iteration_ms'] - overhead['bare_loop_ms'])
+    assert overhead['train_step_ms'] > 0
+    assert overhead['data_wait_ms'] >= -1e-6 and overhead['loop_ms'] >= -1e-6
+    assert re.search(r'host +Runner over the bare loop +-?\d+\.\d\d ms/iter',
+                     stdout)
+
+
+def test_the_device_is_synchronised_at_the_ends_of_the_windows_only():
+    """One sync at each end of a timed window, none inside: iterations
+    overlap host and device work there, as in a run."""
+    settings = Settings(warmup=2, iters=3, repeats=2)
+    done, synced_after = [], []
+    rates = timed_rates(lambda: done.append(1) or 1, settings,
+                        lambda: synced_after.append(len(done)))
+    assert synced_after == [2, 5, 8]  # after the warm-up, then each window
+    assert len(done) == 8 and len(rates) == 2
 
 
 def test_settings_need_at_least_one_of_each():
