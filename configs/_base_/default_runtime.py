@@ -49,6 +49,9 @@ default_hooks = dict(
     # The console: run summary, a progress line with ETA, validation scores,
     # where the results went.
     console=dict(type='ConsoleHook'),
+    # On CUDA, the next batch is copied and preprocessed on a side stream
+    # while the current step runs.
+    device_prefetch=dict(type='DevicePrefetchHook'),
     # SIGTERM/SIGUSR1 (Slurm, Kubernetes preemption): finish the iteration,
     # save its checkpoint, exit with status 75 for the requeue to --resume.
     preemption=dict(type='PreemptionHook'),

@@ -7,6 +7,7 @@ from mmengine.model import ImgDataPreprocessor
 from mmengine.structures import PixelData
 
 from segkit.registry import MODELS
+from segkit.structures import PREFETCHED_KEY
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -33,6 +34,12 @@ class SegDataPreProcessor(ImgDataPreprocessor):
         seg_pad_val: value of padded mask pixels.
         channels_last: return the batch in ``torch.channels_last`` memory
             format, which is faster for convolutions on CPU and GPU.
+        non_blocking: copy to the device without blocking (from pinned
+            memory the copy then overlaps the host's work).
+
+    A batch that already holds its preprocessed form under
+    :data:`~segkit.structures.PREFETCHED_KEY` (``DevicePrefetchHook``
+    made it on a side stream) is returned as that.
     """
 
     def __init__(self,
@@ -51,6 +58,8 @@ class SegDataPreProcessor(ImgDataPreprocessor):
         self.channels_last = channels_last
 
     def forward(self, data: dict, training: bool = False) -> dict:
+        if data.get(PREFETCHED_KEY) is not None:  # DevicePrefetchHook's
+            return data[PREFETCHED_KEY]
         data = super().forward(data, training)
         inputs = data['inputs']
         batch_shape = tuple(inputs.shape[-2:])

@@ -1,3 +1,4 @@
-from .seg_data_sample import SKIPPED_SAMPLES_KEY, SegDataSample
+from .seg_data_sample import (PREFETCHED_KEY, SKIPPED_SAMPLES_KEY,
+                              SegDataSample)
 
-__all__ = ['SKIPPED_SAMPLES_KEY', 'SegDataSample']
+__all__ = ['PREFETCHED_KEY', 'SKIPPED_SAMPLES_KEY', 'SegDataSample']

@@ -5,6 +5,10 @@ from mmengine.structures import BaseDataElement, PixelData
 #: ``(img_path, reason)`` of the samples its dataloader worker skipped.
 #: Datasets write it (``on_bad_sample='skip'``); ``BadSampleHook`` reads it.
 SKIPPED_SAMPLES_KEY = 'skipped_samples'
+#: Key of a training batch under which DevicePrefetchHook put the batch as
+#: the data preprocessor makes it, ready on the device; the preprocessor
+#: returns it as it is.
+PREFETCHED_KEY = 'prefetched'
 
 
 def _pixel_data_field(name: str, doc: str) -> property:

@@ -1,6 +1,7 @@
 """Training on a real GPU: a step in each precision, the GradScaler's state
 through a checkpoint and a resume, channels_last batches, cuDNN's
-autotuner, pinned batches copied without blocking."""
+autotuner, pinned batches copied without blocking, batches prefetched on a
+side stream."""
 import pytest
 import torch
 from mmengine.hooks import Hook
@@ -133,3 +134,34 @@ def test_pinned_batches_are_copied_without_blocking(camvid_config):
     for a, b in zip(fast['data_samples'], reference['data_samples']):
         assert a.gt_sem_seg.data.is_cuda
         assert torch.equal(a.gt_sem_seg.data, b.gt_sem_seg.data)
+
+
+def test_batches_prefetched_on_a_side_stream_reach_the_network_unchanged(
+        camvid_config):
+    """DevicePrefetchHook is on by default here: each batch after the first
+    is copied and preprocessed on a side stream during the step before.
+    The network gets the same inputs, iteration by iteration, as without
+    it (weights are not compared: cuDNN's backward is not deterministic)."""
+    seen = {}
+    for enabled in (None, False):
+        cfg = camvid_config(
+            'configs/unet_camvid_quick.py', **{
+                'model.backbone.base_channels': 8,
+                'train_cfg.max_iters': 6,
+                'train_cfg.val_interval': 7,
+                'default_hooks.checkpoint.interval': 7,
+                'default_hooks.device_prefetch.enabled': enabled,
+            })
+        cfg.work_dir += f'_{enabled}'
+        runner = RUNNERS.build(cfg)
+        inputs = seen[enabled] = []
+        runner.model.backbone.register_forward_pre_hook(
+            lambda module, args: inputs.append(args[0].detach().clone()))
+        runner.train()
+        prefetcher = runner.train_loop.dataloader_iterator
+        assert (type(prefetcher).__name__ == 'DevicePrefetcher') == (
+            enabled is None)
+    assert len(seen[None]) == len(seen[False]) == 6
+    for ahead, plain in zip(seen[None], seen[False]):
+        assert ahead.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(ahead, plain)

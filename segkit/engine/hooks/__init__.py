@@ -3,6 +3,7 @@ from .checkpoint_fit_hook import CheckpointFitHook
 from .checkpoint_hook import AtomicCheckpointHook
 from .console_hook import ConsoleHook
 from .data_check_hook import DataCheckHook
+from .device_prefetch_hook import DevicePrefetchHook
 from .histogram_hook import HistogramHook
 from .hook_config import configure_hook
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
@@ -15,6 +16,7 @@ from .vis_hook import SegVisHook, configure_show_dir
 
 __all__ = ['AtomicCheckpointHook', 'BadSampleHook', 'CheckpointFitHook',
            'ConsoleHook', 'DataCheckHook', 'DeferredRuntimeInfoHook',
+           'DevicePrefetchHook',
            'EXIT_PREEMPTED', 'HistogramHook',
            'NonFiniteLossError', 'NonFiniteLossHook',
            'NumClassCheckHook', 'PREEMPTED_MARKER_ENV', 'PreemptionHook',

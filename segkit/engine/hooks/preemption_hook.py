@@ -72,6 +72,17 @@ class _StopBeforeNextBatch:
         return batch
 
 
+def _without_stop_check(batches: Iterator) -> Iterator:
+    """``batches`` without its :class:`_StopBeforeNextBatch`, wherever that
+    is in a chain of iterator wrappers (each keeps the iterator it wraps
+    as ``batches``; DevicePrefetchHook's may wrap it)."""
+    if isinstance(batches, _StopBeforeNextBatch):
+        return batches.batches
+    if hasattr(batches, 'batches'):
+        batches.batches = _without_stop_check(batches.batches)
+    return batches
+
+
 def _any_rank(flag: bool) -> bool:
     """Whether ``flag`` is true on any rank: a collective every rank calls
     at the same point (just ``flag`` without distribution)."""
@@ -184,7 +195,8 @@ class PreemptionHook(Hook):
             sig, handler = self._previous.popitem()
             signal.signal(sig, handler)
         loop = runner.train_loop
-        loop.dataloader_iterator = loop.dataloader_iterator.batches
+        loop.dataloader_iterator = _without_stop_check(
+            loop.dataloader_iterator)
         for wrapped in (loop, runner.val_loop):
             if wrapped is not None:
                 vars(wrapped).pop('run', None)
