@@ -9,9 +9,13 @@
 #              train and inference images/s, Runner vs bare loop, data wait;
 #   baselines  benchmarks/baseline_unet_train.py and baseline_predict.py at
 #              the same shapes;
+#   overhead   tools/benchmark.py --what overhead of a tiny U-Net (bf16): the
+#              host milliseconds of a Runner iteration over the bare loop's,
+#              hook by hook;
 #   profile    tools/benchmark.py --profile of the U-Net's Runner iterations
 #              (bf16): where the time beyond the bare loop's goes;
-#   compile    the U-Net's training with torch.compile (compile=True), bf16;
+#   compile    the U-Net's training with its network compiled (compile=True),
+#              bf16;
 #   deeplab    DeepLabV3-R50 as the U-Net;
 #   zoo        the zoo's CamVid configs in bf16 (ZOO, a list of configs);
 #   ttq        time to quality: configs/unet_camvid_gpu.py for TTQ_SECONDS
@@ -36,7 +40,7 @@ DEADLINE=$((START + ${GPU_CHECK_SECONDS:-560}))
 TTQ_SECONDS=${TTQ_SECONDS:-300}
 # Which stages run, in their fixed order; one 10-minute call holds about
 # half of them (docs/performance.md, "On a GPU", gives the two calls).
-STAGES=${STAGES:-tests unet baselines profile compile deeplab zoo ttq}
+STAGES=${STAGES:-tests unet baselines overhead profile compile deeplab zoo ttq}
 # want STAGE: whether STAGES names it.
 want() { [[ " $STAGES " == *" $1 "* ]]; }
 # The U-Net's bf16 training images/s that sizes the time-to-quality run
@@ -160,6 +164,11 @@ main() {
       "$PY" benchmarks/baseline_predict.py "$CAMVID" --n "$BASELINE_N" \
       --warmup 2
   fi
+  # overhead: a U-Net so small that its network costs almost nothing, so
+  # that the Runner's fixed host time per iteration shows, hook by hook.
+  want overhead && bench configs/unet_camvid_quick.py bf16 overhead _tiny \
+    model.backbone.base_channels=4 model.backbone.depth=3 \
+    model.data_preprocessor.size_divisor=8
   # profile: where a Runner iteration's time goes beyond the bare loop's
   # (bf16): operators by self CPU and CUDA time, and a Chrome trace.
   # shellcheck disable=SC2086  # BENCH_ARGS is a list of words
@@ -167,9 +176,9 @@ main() {
     --reserve "$RESERVE" "$PY" tools/benchmark.py configs/unet_camvid.py \
     --what train $BENCH_ARGS --profile "$WORK/profile_unet_camvid_bf16" \
     --cfg-options "${DATA[@]}" optim_wrapper.precision=bf16
-  # compile: torch.compile of the U-Net's train step (MMEngine's
-  # compile=True), bf16, against the eager figure; its warm-up holds the
-  # compiling.
+  # compile: the U-Net with its network compiled (compile=True: backbone
+  # and head, not MMEngine's train step), bf16, against the eager figure;
+  # its warm-up holds the compiling.
   want compile && bench configs/unet_camvid.py bf16 train +compile \
     compile=True
   # deeplab, zoo: DeepLabV3-R50 as the U-Net, then the zoo in bf16.
