@@ -64,7 +64,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--backend', default='auto', choices=BACKENDS,
                         help='pytorch runs a checkpoint, onnxruntime a '
                         'tools/export.py .onnx file given in its place; '
-                        'auto: by the file suffix (default)')
+                        'auto (default): an .onnx file with onnxruntime, a '
+                        'checkpoint with the faster backend here: on a CPU '
+                        'without native bf16 with the deploy extra, '
+                        'onnxruntime through an export made once and kept '
+                        'beside it (<checkpoint>.onnx), else PyTorch')
     parser.add_argument('--threshold', type=float,
                         help='foreground probability threshold of a binary '
                         '(num_classes=1) model')
@@ -104,7 +108,8 @@ def main() -> None:
                          'available')
     resolve_backend(args.backend, args.checkpoint)  # refuses a mismatch
     model = load_model(args.config, args.checkpoint, args.device,
-                       args.cfg_options, args.strict, NO_STRICT_ADVICE)
+                       args.cfg_options, args.strict, NO_STRICT_ADVICE,
+                       backend=args.backend)
     try:
         model.set_test_options(args.threshold, **tta)
     except ValueError as e:

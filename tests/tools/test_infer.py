@@ -12,6 +12,7 @@ import torch
 from mmengine.runner import save_checkpoint
 
 from segkit.apis import inference, init_model
+from segkit.apis.onnx_model import onnxruntime_is_faster
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
@@ -44,10 +45,13 @@ def setup(tmp_path_factory, camvid_root):
     return root, checkpoint, images
 
 
-def infer(*args: str) -> subprocess.CompletedProcess:
+def infer(*args: str, backend: str = 'pytorch'
+          ) -> subprocess.CompletedProcess:
+    """tools/infer.py, on PyTorch unless told: ``auto`` chooses by the CPU
+    (test_auto_backend_runs_onnxruntime_where_it_is_faster)."""
     return subprocess.run(
-        [sys.executable, 'tools/infer.py', *args], cwd=REPO, text=True,
-        capture_output=True, timeout=300)
+        [sys.executable, 'tools/infer.py', *args, '--backend', backend],
+        cwd=REPO, text=True, capture_output=True, timeout=300)
 
 
 @pytest.mark.parametrize('fmt', ['index', 'color', 'overlay'])
@@ -152,3 +156,25 @@ def test_an_out_dir_that_cannot_be_written_is_one_line(setup):
     assert proc.stderr == (
         f'error: cannot write the output folder {root}/a_file/masks: Not a '
         'directory; choose another with --out-dir\n')
+
+
+def test_auto_backend_runs_onnxruntime_where_it_is_faster(setup):
+    """On a CPU without native bf16, a checkpoint is exported once beside
+    itself and run by onnxruntime; elsewhere PyTorch runs it. Either way
+    the masks are PyTorch's."""
+    root, checkpoint, images = setup
+    masks = {}
+    for backend in ('pytorch', 'auto'):
+        out_dir = root / f'out_backend_{backend}'
+        proc = infer(CONFIG, checkpoint, str(root / 'folder_a'), '--out-dir',
+                     str(out_dir), '--cfg-options', *TINY_ARGS,
+                     backend=backend)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        masks[backend] = cv2.imread(str(out_dir / 'frame.png'),
+                                    cv2.IMREAD_UNCHANGED)
+        exported = Path(checkpoint + '.onnx').is_file()
+        if backend == 'pytorch':
+            assert not exported
+    assert exported == onnxruntime_is_faster('cpu')
+    agreement = (masks['auto'] == masks['pytorch']).mean()
+    assert agreement >= 0.999
