@@ -51,8 +51,8 @@ def distinct_models() -> list:
     A network whose backbone and whose neck and head each come in a
     network kept already is left out (fpn_effl0: EfficientNet-Lite0 in
     unet_effl0, the FPN in fpn_r50): an export tests each layer's ops,
-    and a full-width timm encoder takes minutes to export with dynamic
-    shapes."""
+    and a full-width timm encoder takes tens of seconds to export with
+    dynamic shapes."""
     groups, parts, ignored = {}, {}, NOT_IN_GRAPH + WIDTHS
     for path in sorted((REPO / 'configs').glob('*.py')):
         cfg = Config.fromfile(str(path))

@@ -18,6 +18,7 @@ from segkit.models import BaseSegmentor
 from segkit.models.segmentors.ort_segmentor import INPUT_KEY, OUTPUT_KEY
 from segkit.utils import ConfigValueError, atomic_write
 from segkit.utils.extras import import_extra
+from .same_padding import static_same_padding
 
 # Default opset: the newest the torch exporter writes natively.
 DEFAULT_OPSET = 18
@@ -150,7 +151,9 @@ def export_onnx(model: BaseSegmentor, out_file: str,
     example = example_input(model, options)
     input_name = 'image' if options.with_preprocess else 'input'
     output_name = 'classes' if options.with_argmax else 'logits'
-    with torch.inference_mode(False), torch.no_grad():
+    channels = example.shape[-1 if options.with_preprocess else 1]
+    with torch.inference_mode(False), torch.no_grad(), static_same_padding(
+            model, channels, graph.divisor):
         program = torch.onnx.export(
             graph, (example, ), dynamo=True, opset_version=options.opset,
             input_names=[input_name], output_names=[output_name],
