@@ -145,12 +145,21 @@ def test_a_failed_start_leaves_no_work_dir(tmp_path):
     assert not work_dir.exists()
 
 
-def test_test_tool_prints_and_writes_miou(camvid_unet):
+@pytest.fixture(scope='module')
+def camvid_test(camvid_unet, tmp_path_factory):
+    """tools/test.py on the trained tiny U-Net, in one process: its output
+    and its --out metrics file."""
     work_dir, options, _ = camvid_unet
-    out = work_dir / 'metrics.json'
+    test_dir = tmp_path_factory.mktemp('unet_camvid_test')
+    out = test_dir / 'metrics.json'
     log = run_tool('tools/test.py', 'configs/unet_camvid_quick.py',
-                   str(work_dir / 'iter_6.pth'), '--work-dir', str(work_dir),
+                   str(work_dir / 'iter_6.pth'), '--work-dir', str(test_dir),
                    '--out', str(out), '--cfg-options', *options)
+    return log, out
+
+
+def test_test_tool_prints_and_writes_miou(camvid_test):
+    log, out = camvid_test
     metrics = json.loads(out.read_text())
     assert 0.0 <= metrics['mIoU'] <= 1.0
     assert f"mIoU: {metrics['mIoU']:.4f}" in log
@@ -354,15 +363,14 @@ def dist_run(script: str, *args: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_distributed_test_counts_every_sample_once(camvid_unet, tmp_path):
+def test_distributed_test_counts_every_sample_once(camvid_unet, camvid_test,
+                                                  tmp_path):
     """3 processes over 4 validation frames: the sampler pads the last
     shard, and the metric must still equal the single-process one."""
     work_dir, options, _ = camvid_unet
-    single, multi = tmp_path / 'single.json', tmp_path / 'multi.json'
+    _, single = camvid_test
+    multi = tmp_path / 'multi.json'
     ckpt = str(work_dir / 'iter_6.pth')
-    run_tool('tools/test.py', 'configs/unet_camvid_quick.py', ckpt,
-             '--work-dir', str(tmp_path / 'single'), '--out', str(single),
-             '--cfg-options', *options)
     dist_run('tools/dist_test.sh', 'configs/unet_camvid_quick.py', ckpt, '3',
              '--work-dir', str(tmp_path / 'multi'), '--out', str(multi),
              '--cfg-options', *options)

@@ -1,5 +1,7 @@
 """Tiny versions of the model configs in configs/, for tests that run
 every model (exports, end-to-end tools) in seconds."""
+import copy
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +20,19 @@ WIDTHS = ('num_classes', 'decoder_channels', 'channels', 'base_channels',
           'in_channels', 'out_channels', 'out_indices')
 
 
+@functools.lru_cache(maxsize=None)
+def _model_config(config: str) -> dict:
+    """``configs/<config>``'s ``model``, read once per process (collection
+    reads every config for the parametrisations)."""
+    return Config.fromfile(str(REPO / 'configs' / config)).to_dict()['model']
+
+
 def tiny_options(config: str) -> dict:
     """The keys of :data:`TINY` that ``config`` has, with their values,
     and fp32 inference (what parity is measured against)."""
-    cfg = Config.fromfile(str(REPO / 'configs' / config))
     found = {}
     for key, value in TINY.items():
-        node = cfg.to_dict()
+        node = {'model': _model_config(config)}
         for part in key.split('.'):
             node = node.get(part) if isinstance(node, dict) else None
         if node is not None:
@@ -55,7 +63,7 @@ def distinct_models() -> list:
     dynamic shapes."""
     groups, parts, ignored = {}, {}, NOT_IN_GRAPH + WIDTHS
     for path in sorted((REPO / 'configs').glob('*.py')):
-        cfg = Config.fromfile(str(path))
+        cfg = Config(dict(model=copy.deepcopy(_model_config(path.name))))
         cfg.merge_from_dict(tiny_options(path.name))
         model = cfg.model.to_dict()
         key = _graph_key(model, ignored)

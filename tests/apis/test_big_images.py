@@ -144,6 +144,7 @@ def peak_rss(script: str, height: int, width: int, classes: int,
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a subprocess measuring its peak memory
 def test_large_image_memory_does_not_grow_with_classes_times_pixels():
     # Few pixels, many classes, to be fast: 4096x256 px, 128 classes,
     # 256 px windows. Whole-image logits are 512 MiB, and slide mode's
@@ -159,6 +160,7 @@ def test_large_image_memory_does_not_grow_with_classes_times_pixels():
     assert result['extra_bytes'] < whole_logits / 2, result
 
 
+@pytest.mark.slow  # a subprocess measuring its peak memory
 def test_multi_scale_memory_does_not_grow_with_the_number_of_scales():
     # Scales add their probabilities into one running sum: 6 views (0.5
     # and 1, three times) peak where 2 did, at the sum, the scale-1 logits

@@ -14,6 +14,7 @@ from segkit.apis.onnx_model import cached_export_path, load_model
 from segkit.models.segmentors.ort_segmentor import ONNXRuntimeSegmentor
 
 pytest.importorskip('onnxruntime', reason='the deploy extra')
+pytestmark = pytest.mark.slow  # exports and onnxruntime sessions
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / 'configs' / 'unet_camvid_quick.py')
 TINY = {'model.backbone.base_channels': 4, 'model.backbone.depth': 3,

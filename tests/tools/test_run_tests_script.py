@@ -8,8 +8,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def collected(*args: str) -> list:
+    """The test ids tools/run_tests.sh collects with ``args``, in one
+    process (``-n 0``: two xdist workers would each import the suite)."""
     done = subprocess.run(['bash', 'tools/run_tests.sh', '--collect-only',
-                           '-q', *args], cwd=REPO, text=True,
+                           '-q', '-n', '0', *args], cwd=REPO, text=True,
                           capture_output=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return [line for line in done.stdout.splitlines() if '::' in line]

@@ -5,6 +5,7 @@ only at the log points."""
 import json
 import re
 
+import pytest
 import torch
 
 from segkit.engine.hooks import DeferredRuntimeInfoHook
@@ -43,6 +44,7 @@ def _logged(runner, work_dir) -> tuple:
     return records, [line.split(' - ', 2)[-1] for line in lines]
 
 
+@pytest.mark.slow  # a real training run
 def test_logs_what_runtime_info_hook_logs(make_runner, tiny_model_cls,
                                           tmp_path):
     stock = _train(make_runner, tiny_model_cls, tmp_path / 'stock')

@@ -4,6 +4,7 @@ the hook runs one batch ahead on the same thread when forced;
 tests/cuda/test_cuda_training.py does the same on a side CUDA stream)."""
 from pathlib import Path
 
+import pytest
 import torch
 from mmengine.hooks import Hook
 
@@ -12,6 +13,7 @@ from segkit.engine.hooks.device_prefetch_hook import DevicePrefetcher
 from segkit.registry import RUNNERS
 from segkit.structures import PREFETCHED_KEY
 
+pytestmark = pytest.mark.slow  # two real training runs
 REPO = Path(__file__).resolve().parents[3]
 ITERS = 4
 

@@ -197,6 +197,7 @@ def test_validation_failing_after_a_signal_stops_with_a_checkpoint(
     assert 'run' not in vars(runner.train_loop)
 
 
+@pytest.mark.slow  # a real training run
 def test_validation_failing_on_one_rank_stops_every_rank(tmp_path):
     """Two ranks (gloo, two_rank_validation.py): rank 1's validation workers
     die of the signal while rank 0 has its batches and validates to the

@@ -162,6 +162,7 @@ def test_configure_show_dir_updates_or_adds_the_hook():
                                      test_out_dir='out/show')]
 
 
+@pytest.mark.slow  # a real training run
 def test_real_runner_draws_each_validation_and_every_shown_test_sample(
         tmp_path, camvid_sample_root):
     loader = dict(num_workers=0, persistent_workers=False)
