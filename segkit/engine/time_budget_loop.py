@@ -44,7 +44,9 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
     slowed down or sped up, or a validation took longer than estimated) it
     plans again, at most ``replans`` times and not in the last tenth of the
     run; past that, it only shortens the run, so that the last validation
-    and checkpoint still end inside the budget. A validation is estimated
+    and checkpoint still end inside the budget, and lengthens it again, up
+    to the plan, when the machine speeds up after a shortening (a passing
+    slow-down would otherwise cost the rest of the budget). A validation is estimated
     to cost twice what training costs per image until one has been timed;
     the first timed one corrects the plan without counting as a re-plan.
 
@@ -101,7 +103,7 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         self.tolerance = tolerance
         self.margin = margin
         self.clock = clock
-        self._nominal_iters = self._max_iters
+        self._nominal_iters = self._plan_iters = self._max_iters
         self._nominal_val_interval = val_interval
         # The scheduler configs, before the Runner builds them (the train
         # loop is built first): a plan rebuilds them at its length.
@@ -304,6 +306,15 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
                 f'{costs(recent)}: stopping after iteration {last} of '
                 f'{self._max_iters}, so that the last validation and '
                 f'checkpoint end inside {_minutes(self.budget)}')
+        # The schedule still runs to the plan's end: a shortened run takes
+        # back what now fits (by more than the tolerance: no flapping).
+        longer = min(last, self._plan_iters)
+        if early and longer - self._max_iters > \
+                self.tolerance * self._max_iters:
+            return 'stop', longer, (
+                f'{costs(recent)}: training to iteration {longer} of the '
+                f'plan\'s {self._plan_iters} again, which now ends inside '
+                f'{_minutes(self.budget)}')
         return None
 
     def _off(self, max_iters: int) -> bool:
@@ -319,7 +330,7 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         the length it is written for; ``schedulers=False`` leaves the
         parameter schedulers as they are (restored by a resume)."""
         nominal = self._nominal_iters
-        self._max_iters = max_iters
+        self._max_iters = self._plan_iters = max_iters
         self.val_interval = scale_val_interval(self._nominal_val_interval,
                                                nominal, max_iters)
         self.dynamic_milestones, self.dynamic_intervals = \

@@ -176,6 +176,19 @@ def test_without_replans_a_slow_down_stops_early_inside_the_budget(train):
     assert machine.validations[-1] == runner.iter  # scored at the end
 
 
+def test_a_passing_slow_down_shortens_the_run_then_gives_it_back(train):
+    """Iterations 40 to 60 take four times as long (another job on the
+    machine): the run is shortened to fit, then lengthened again towards
+    the plan once the machine is fast again, and ends near the budget."""
+    machine = Machine(lambda iteration: 1.0 if 40 <= iteration < 60 else
+                      0.25)
+    runner = train(machine, replans=0)
+    budget = 60 * BUDGET_MINUTES
+    assert 0.9 * budget <= machine.now <= budget
+    assert runner.iter <= runner.param_schedulers[1].end
+    assert machine.validations[-1] == runner.iter  # scored at the end
+
+
 class Interrupt(Hook):
     priority = 'LOWEST'
 
