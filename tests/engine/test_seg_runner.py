@@ -344,3 +344,25 @@ def test_a_preempted_run_keeps_its_folder_and_log(tmp_path):
     log = next(folder.glob('*.log')).read_text()
     assert 'SIGTERM: stopped after iteration 1/4' in log
     assert (tmp_path / 'iter_1.pth').is_file()
+
+
+@pytest.mark.parametrize('channels_last', [True, False])
+def test_weights_follow_channels_last_batches_before_any_wrapper(
+        tmp_path, channels_last):
+    """With channels_last batches, the weights are converted before DDP
+    would wrap the model: gradient buckets then match the gradients'
+    strides (no "Grad strides do not match bucket view strides" copy each
+    step) and no convolution converts its weight per call."""
+    from segkit.apis import load_config
+    cfg = load_config(
+        str(Path(__file__).resolve().parents[2] / 'configs' /
+            'unet_camvid_quick.py'),
+        {'model.backbone.base_channels': 4,
+         'model.data_preprocessor.channels_last': channels_last},
+        work_dir=str(tmp_path / 'work'))
+    runner = RUNNERS.build(cfg)
+    convolutions = [p for p in runner.model.parameters() if p.dim() == 4]
+    assert convolutions
+    assert all(p.is_contiguous(memory_format=torch.channels_last) ==
+               channels_last or p.shape[-2:] == (1, 1)
+               for p in convolutions)
