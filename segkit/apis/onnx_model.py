@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Union
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from segkit.engine.optim import cpu_supports_bf16
 from segkit.models.segmentors.ort_segmentor import ONNXRuntimeSegmentor
 from segkit.utils import ConfigValueError, dump_json_atomic
 from .export import (ExportOptions, export_onnx, read_sidecar, sidecar,
@@ -78,7 +79,6 @@ def onnxruntime_is_faster(device: str) -> bool:
     PyTorch here: on a CPU without native bf16, where PyTorch would infer
     in fp32 (onnxruntime ran the quick U-Net 3.3x faster there), with the
     ``deploy`` extra installed."""
-    from segkit.engine.optim import cpu_supports_bf16
     return (device == 'cpu' and not cpu_supports_bf16()
             and all(find_spec(name) for name in ('onnx', 'onnxruntime')))
 
