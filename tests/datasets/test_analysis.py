@@ -208,6 +208,7 @@ def test_tool_writes_stats_weights_and_chart(tmp_path, camvid_sample_root):
     assert bad.stderr.startswith('error: --cfg-options data_root=')
 
 
+@pytest.mark.slow  # the real tool in a subprocess
 def test_tool_refuses_an_out_folder_it_cannot_write_in_one_line(tmp_path):
     (tmp_path / 'a_file').write_text('')
     proc = subprocess.run(

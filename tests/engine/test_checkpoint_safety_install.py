@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = '''
@@ -27,6 +29,7 @@ print(CheckpointLoader._schemes == first)
 '''
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_importing_segkit_patches_nothing_and_install_is_idempotent():
     out = subprocess.run([sys.executable, '-c', PROBE], cwd=REPO,
                          capture_output=True, text=True, check=True)

@@ -4,6 +4,7 @@ not before, also when the run length is overridden or fitted to minutes."""
 from pathlib import Path
 from typing import List
 
+import pytest
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
@@ -75,6 +76,7 @@ def plateau_run(make_runner, hooks=(), **overrides) -> List[float]:
     return record.lrs
 
 
+@pytest.mark.slow  # a real training run
 def test_lr_is_cut_after_patience_validations_without_improvement(
         make_runner):
     assert plateau_run(make_runner) == WANT
@@ -117,6 +119,7 @@ def test_the_plateau_config_monitors_what_its_evaluator_reports():
     assert cfg.default_hooks.checkpoint.save_best == scheduler.monitor
 
 
+@pytest.mark.slow  # a real training run
 def test_the_plateau_config_cuts_its_rmsprop_lr_after_its_patience(
         make_runner):
     cfg = load_config(PLATEAU)
