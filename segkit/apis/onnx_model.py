@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 
 from segkit.engine.optim import cpu_supports_bf16
 from segkit.models.segmentors.ort_segmentor import ONNXRuntimeSegmentor
-from segkit.utils import ConfigValueError, dump_json_atomic
+from segkit.utils import ConfigValueError, dump_json_atomic, root_cause
 from .export import (ExportOptions, export_onnx, read_sidecar, sidecar,
                      sidecar_path)
 from .inference import init_model
@@ -125,9 +125,8 @@ def cached_onnx_model(config: Union[str, os.PathLike, Config],
                 dict(sidecar(model, options, io, str(config), checkpoint),
                      checkpoint_sha256=digest), sidecar_path(onnx_file))
         except Exception as error:  # noqa: B902 -- PyTorch still runs it
-            cause = str(error).strip().splitlines() or ['']
             print_log(f'Running PyTorch: the ONNX export to {onnx_file} '
-                      f'failed ({type(error).__name__}: {cause[0]})',
+                      f'failed ({root_cause(error)})',
                       logger='current', level=logging.WARNING)
             return None
     return init_onnx_model(config, onnx_file, cfg_options)

@@ -78,11 +78,9 @@ def runner_overhead(cfg: Config, settings: Settings, sync: Sync,
     iterations = flat.iters
     per_iteration = {name: 1000 * seconds / iterations
                      for name, seconds in clocks.seconds.items()}
-    iteration_ms = 1000 * (clock.ends[-1] -
-                           clock.ends[flat.warmup - 1]) / iterations
-    between = sum(clock.starts[i] - clock.ends[i - 1]
-                  for i in range(flat.warmup, len(clock.ends)))
-    data_wait_ms = 1000 * (between - clocks.before_iter_seconds) / iterations
+    iteration_ms = 1000 * clock.timed_seconds(flat.warmup) / iterations
+    data_wait_ms = 1000 * (clock.between_seconds(flat.warmup) -
+                           clocks.before_iter_seconds) / iterations
     train_step_ms = per_iteration.pop('train_step')
     hooks_ms = dict(sorted(per_iteration.items(), key=lambda kv: -kv[1]))
     return dict(

@@ -47,11 +47,20 @@ class IterClock(Hook):
         self.ends.append(time.perf_counter())
         self.images.append(len(data_batch['inputs']))
 
+    def timed_seconds(self, warmup: int) -> float:
+        """Seconds from the end of the warm-up to the last iteration's."""
+        return self.ends[-1] - self.ends[warmup - 1]
+
+    def between_seconds(self, warmup: int) -> float:
+        """Seconds of the timed iterations from the end of one to the start
+        of the next: the wait for its batch and its other hooks'
+        ``before_train_iter``."""
+        return sum(self.starts[i] - self.ends[i - 1]
+                   for i in range(warmup, len(self.ends)))
+
     def data_wait_fraction(self, warmup: int) -> float:
         """Share of the timed iterations' time spent waiting for a batch."""
-        wait = sum(self.starts[i] - self.ends[i - 1]
-                   for i in range(warmup, len(self.ends)))
-        return wait / (self.ends[-1] - self.ends[warmup - 1])
+        return self.between_seconds(warmup) / self.timed_seconds(warmup)
 
 
 def runner_config(cfg: Config, settings: Settings, work_dir: str) -> Config:

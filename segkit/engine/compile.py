@@ -6,22 +6,11 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 
+from segkit.utils import root_cause
+
 #: The parts of an EncoderDecoder that are compiled, each on its own: the
 #: data preprocessing, the losses and the optimiser step stay eager.
 NETWORK_PARTS = ('backbone', 'neck', 'decode_head', 'auxiliary_head')
-
-
-def _root_cause(error: BaseException) -> str:
-    """``Type: first line`` of the innermost exception ``error`` was
-    raised from (Dynamo wraps a backend's error in its own, as
-    ``inner_exception``)."""
-    while True:
-        inner = getattr(error, 'inner_exception', None) or error.__cause__
-        if inner is None:
-            break
-        error = inner
-    lines = str(error).strip().splitlines()
-    return f'{type(error).__name__}: {lines[0] if lines else ""}'
 
 
 class CompiledOrEager:
@@ -50,7 +39,7 @@ class CompiledOrEager:
             output = self.eager(*args, **kwargs)
             print_log(
                 f'torch.compile of {self.name} failed, running it eager: '
-                f'{_root_cause(error)}',
+                f'{root_cause(error)}',
                 logger='current',
                 level=logging.WARNING)
             self.compiled = None

@@ -43,3 +43,23 @@ def printable(text: str) -> str:
     except UnicodeEncodeError:  # a surrogate no file name decodes to
         return text.encode('utf-8', 'backslashreplace').decode('utf-8')
     return raw.decode('utf-8', 'backslashreplace')
+
+
+def root_cause(error: BaseException) -> str:
+    """``Type: first line`` of the innermost exception ``error`` was
+    raised from: a message's one-line cause.
+
+    Args:
+        error: Any exception; a wrapper's ``inner_exception`` (Dynamo wraps
+            a backend's error so) or ``__cause__`` is followed inwards.
+
+    Returns:
+        e.g. ``'RuntimeError: no C++ compiler'``.
+    """
+    while True:
+        inner = getattr(error, 'inner_exception', None) or error.__cause__
+        if inner is None:
+            break
+        error = inner
+    lines = str(error).strip().splitlines()
+    return f'{type(error).__name__}: {lines[0] if lines else ""}'
