@@ -1,6 +1,7 @@
 """Stop, or skip, a training step whose loss is NaN or infinite, before it
 reaches the parameters or any checkpoint, without waiting for the device
 in every iteration."""
+import math
 from typing import Dict, Optional
 
 import torch
@@ -41,11 +42,11 @@ def skips_steps_on_device(wrapper: OptimWrapper) -> bool:
             and not (scaler is not None and scaler.is_enabled()))
 
 
-def _terms(values: Dict[str, torch.Tensor]) -> str:
+def _terms(values: Dict[str, float]) -> str:
     """``name=value`` of the logged loss terms that are not finite."""
     terms = [
-        f'{name}={value.tolist()}' for name, value in values.items()
-        if not torch.isfinite(value).all()
+        f'{name}={value}' for name, value in values.items()
+        if not math.isfinite(value)
     ]
     return ', '.join(terms) or 'finite here, not finite on another rank'
 
@@ -204,7 +205,7 @@ class NonFiniteLossHook(Hook):
              *(self._values[name] for name in names)]).tolist()
         if not count:
             return
-        terms = _terms(dict(zip(names, map(torch.tensor, values))))
+        terms = _terms(dict(zip(names, values)))
         if not self.skip_nonfinite:
             raise NonFiniteLossError(
                 f'Non-finite loss at iteration {int(iteration)} ({terms}). '
