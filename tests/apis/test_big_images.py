@@ -166,10 +166,12 @@ def test_multi_scale_memory_does_not_grow_with_the_number_of_scales():
     # and 1, three times) peak where 2 did, at the sum, the scale-1 logits
     # and probabilities and the kept seg_logits (64 MiB each here; measured
     # 5 of them). Keeping each view's probabilities would add 4 views,
-    # 160 MiB, beyond the first run's peak.
+    # 256 MiB, beyond the first run's peak. Where the allocator lands that
+    # peak varies by up to half a view between runs (measured 0.03-0.57
+    # views of growth), so the bound is one and a half views.
     height, width, classes = 1024, 256, 64
     logits = classes * height * width * 4
     result = peak_rss(SCALES_RSS, height, width, classes,
                       dict(scales=[0.5, 1.0]), json.dumps([0.5, 1.0] * 3))
     assert result['first'] > 2 * logits, result  # the sum and a view seen
-    assert result['growth'] < logits / 2, result
+    assert result['growth'] < 1.5 * logits, result
