@@ -44,9 +44,11 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
     slowed down or sped up, or a validation took longer than estimated) it
     plans again, at most ``replans`` times and not in the last tenth of the
     run; past that, it only shortens the run, so that the last validation
-    and checkpoint still end inside the budget, and lengthens it again, up
-    to the plan, when the machine speeds up after a shortening (a passing
-    slow-down would otherwise cost the rest of the budget). A validation is estimated
+    and checkpoint still end inside the budget. It shortens at the last
+    check before the iteration it stops after, on the speed then: a slow
+    patch that passes earlier (another job, a checkpoint save) costs its
+    own seconds, not the iterations it would have cut from the rest of the
+    run. A validation is estimated
     to cost twice what training costs per image until one has been timed;
     the first timed one corrects the plan without counting as a re-plan.
 
@@ -103,7 +105,7 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         self.tolerance = tolerance
         self.margin = margin
         self.clock = clock
-        self._nominal_iters = self._plan_iters = self._max_iters
+        self._nominal_iters = self._max_iters
         self._nominal_val_interval = val_interval
         # The scheduler configs, before the Runner builds them (the train
         # loop is built first): a plan rebuilds them at its length.
@@ -120,6 +122,8 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         self._planned = False
         self._validation_timed = False
         self._replans_left = replans
+        # Seconds an iteration the plan was made for (rank 0 decides).
+        self._plan_rate: Optional[float] = None
 
     # -- the loop ---------------------------------------------------------
 
@@ -277,18 +281,22 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         if not self._planned:
             if len(self._periods) < self.calibration_iters:
                 return None
+            self._plan_rate = window
             return 'plan', fitting, (
                 f'{costs(window)} -> {fitting} iterations in '
                 f'{_minutes(self.budget)} '
                 f'(the schedule, written for {self._nominal_iters}, is '
                 f'scaled by {fitting / self._nominal_iters:.2f})')
         early = self._iter < 0.9 * self._max_iters
+        # The first timed validation replaces the plan's estimate, at the
+        # plan's speed (a change of speed is a re-plan's to judge): the
+        # plan's completion, not one of its ``replans``.
+        rate = self._plan_rate or window
+        corrected = self._fitting_iters(elapsed, rate, self.margin)
         if early and not self._validation_timed and \
-                self._val_seconds is not None and fitting != self._max_iters:
-            # The first timed validation replaces the plan's estimate: the
-            # plan's completion, not one of its ``replans``.
-            return 'plan', fitting, (
-                f'{costs(window)} -> {fitting} iterations instead of '
+                self._val_seconds is not None and corrected != self._max_iters:
+            return 'plan', corrected, (
+                f'{costs(rate)} -> {corrected} iterations instead of '
                 f'{self._max_iters}')
         # A change of speed shows in the latest periods first; it counts
         # once the whole window agrees (one slow checkpoint save does not).
@@ -296,25 +304,19 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         if (early and self._replans_left > 0 and self._off(fitting)
                 and self._off(latest)
                 and (fitting > self._max_iters) == (latest > self._max_iters)):
+            self._plan_rate = recent
             return 'replan', latest, (
                 f'now {costs(recent)} -> {latest} iterations instead of '
                 f'{self._max_iters}, to end inside {_minutes(self.budget)}')
         last = self._fitting_iters(elapsed, max(window, recent), 0.0,
                                    rescaled=False)
-        if last < self._max_iters:
+        # Shortening waits for the last check before ``last``: the speed
+        # measured then decides, and a slow patch before it cuts nothing.
+        if last < self._max_iters and last < self._iter + self.check_interval:
             return 'stop', last, (
                 f'{costs(recent)}: stopping after iteration {last} of '
                 f'{self._max_iters}, so that the last validation and '
                 f'checkpoint end inside {_minutes(self.budget)}')
-        # The schedule still runs to the plan's end: a shortened run takes
-        # back what now fits (by more than the tolerance: no flapping).
-        longer = min(last, self._plan_iters)
-        if early and longer - self._max_iters > \
-                self.tolerance * self._max_iters:
-            return 'stop', longer, (
-                f'{costs(recent)}: training to iteration {longer} of the '
-                f'plan\'s {self._plan_iters} again, which now ends inside '
-                f'{_minutes(self.budget)}')
         return None
 
     def _off(self, max_iters: int) -> bool:
@@ -330,7 +332,7 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         the length it is written for; ``schedulers=False`` leaves the
         parameter schedulers as they are (restored by a resume)."""
         nominal = self._nominal_iters
-        self._max_iters = self._plan_iters = max_iters
+        self._max_iters = max_iters
         self.val_interval = scale_val_interval(self._nominal_val_interval,
                                                nominal, max_iters)
         self.dynamic_milestones, self.dynamic_intervals = \

@@ -176,10 +176,11 @@ def test_without_replans_a_slow_down_stops_early_inside_the_budget(train):
     assert machine.validations[-1] == runner.iter  # scored at the end
 
 
-def test_a_passing_slow_down_shortens_the_run_then_gives_it_back(train):
+def test_a_passing_slow_down_costs_only_its_own_time(train):
     """Iterations 40 to 60 take four times as long (another job on the
-    machine): the run is shortened to fit, then lengthened again towards
-    the plan once the machine is fast again, and ends near the budget."""
+    machine): the run is shortened by what that patch cost, at the end, on
+    the speed then, not by the slow speed projected over the rest of the
+    run, and ends near the budget."""
     machine = Machine(lambda iteration: 1.0 if 40 <= iteration < 60 else
                       0.25)
     runner = train(machine, replans=0)
