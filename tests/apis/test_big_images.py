@@ -1,5 +1,6 @@
 """Inference on images of extreme sizes: 1x1 px, and images too large for
 whole-image float logits (sliding windows, one row of windows at a time)."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -80,6 +81,23 @@ def test_bands_give_the_slide_prediction(frame, num_classes, crop, stride,
     assert len(full.pred_sem_seg.data.unique()) > 1  # not a trivial map
     assert 'seg_logits' not in banded
     assert banded.metainfo == full.metainfo
+
+
+def test_bands_clear_a_foreground_below_min_area(frame):
+    image = np.ascontiguousarray(frame[:130, :70])
+    model = tiny_unet(1, mode='slide', crop_size=64, stride=48)
+    logits = inference(model, [image])[0].seg_logits.data
+    model.threshold = logits.sigmoid().median().item()
+    area = int(inference(model, [image], seg_logits=False)[0]
+               .pred_sem_seg.data.sum())
+    for min_area, kept in ((area, area), (area + 1, 0)):
+        model.test_cfg = dataclasses.replace(model.test_cfg,
+                                             min_area=min_area)
+        full, banded = (inference(model, [image], seg_logits=keep)[0]
+                        for keep in (True, False))
+        assert 'seg_logits' not in banded
+        assert int(banded.pred_sem_seg.data.sum()) == kept
+        assert torch.equal(banded.pred_sem_seg.data, full.pred_sem_seg.data)
 
 
 def test_flip_falls_back_to_predict_without_logits(frame):

@@ -100,6 +100,7 @@ def test_raw_image_in_classes_out_matches_pytorch(binary, frame):
     assert meta['output']['shape'] == [2, 37, 53]
     assert meta['classes'] == ['background', 'car']
     assert meta['num_classes'] == 1 and meta['threshold'] == 0.5
+    assert meta['min_area'] == 0
     assert meta['mean'] == pytest.approx([123.675, 116.28, 103.53])
     assert meta['size_divisor'] == 16 and meta['bgr_to_rgb'] is True
 

@@ -219,10 +219,34 @@ def test_binary_flip_averages_sigmoids_not_logits():
     (dict(scales=[1.0, 0]), r'scales=\[1.0, 0\]'),
     (dict(scales=1.25), r'scales=1.25'),
     (dict(scales=[True]), r'scales=\[True\]'),
+    (dict(min_area=-1), r'min_area=-1: expected a number of pixels'),
+    (dict(min_area=2.5), r'min_area=2.5: expected a number of pixels'),
+    (dict(min_area=10), r'min_area=10: only a binary model .* this one has '
+     r'num_classes=3: remove min_area'),
 ])
 def test_bad_test_cfg_is_refused_at_construction(cfg, message):
     with pytest.raises(ValueError, match=message):
         Conv(test_cfg=cfg)
+
+
+class Blobs(BaseSegmentor):
+    """Binary: foreground (logit 4) where the first input channel is
+    positive, background (-4) elsewhere."""
+
+    def forward_logits(self, inputs: Tensor) -> Tensor:
+        return torch.where(inputs[:, :1] > 0, 4., -4.)
+
+
+@pytest.mark.parametrize('test_cfg', [dict(), dict(flip=True),
+                                      slide((4, 4), (3, 3))])
+def test_min_area_empties_each_image_whose_foreground_is_smaller(test_cfg):
+    inputs = -torch.ones(2, 3, 9, 11)
+    inputs[0, 0, 2:4, 3:6] = 1  # 6 pixels
+    inputs[1, 0, 1:5, 1:5] = 1  # 16 pixels
+    areas = {min_area: [int(s.pred_sem_seg.data.sum()) for s in predict(
+        Blobs(num_classes=1, test_cfg=dict(test_cfg, min_area=min_area)),
+        inputs)] for min_area in (0, 6, 7, 17)}
+    assert areas == {0: [6, 16], 6: [6, 16], 7: [0, 16], 17: [0, 0]}
 
 
 def test_test_cfg_defaults_to_whole_image_without_flip():

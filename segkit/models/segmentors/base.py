@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from segkit.engine.optim.precision import autocast_dtype
 from segkit.registry import MODELS
 from segkit.structures import SegDataSample
+from segkit.utils import ConfigValueError
 from .inference_modes import (FLIP_DIMS, InferenceConfig, add_resized,
                               mirror_images, rescale_images, slide_logits)
 
@@ -60,6 +61,11 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
         self.threshold = threshold
         self.align_corners = align_corners
         self.test_cfg = InferenceConfig.from_cfg(test_cfg)
+        if self.test_cfg.min_area and num_classes != 1:
+            raise ConfigValueError(
+                f'test_cfg min_area={self.test_cfg.min_area}: only a binary '
+                f'model (num_classes=1) clears small foregrounds; this one '
+                f'has num_classes={num_classes}: remove min_area')
         self._register_load_state_dict_pre_hook(self._adapt_loaded_keys)
 
     @abstractmethod
@@ -183,7 +189,8 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
             ori_shape = sample.metainfo.get('ori_shape', (h, w))[:2]
             logit = self.resize(logit[None], ori_shape)[0].float()
             sample.seg_logits = PixelData(data=logit)
-            sample.pred_sem_seg = PixelData(data=self.logits_to_classes(logit))
+            sample.pred_sem_seg = PixelData(data=self.clear_small_foreground(
+                self.logits_to_classes(logit)))
         return data_samples
 
     def set_test_options(self,
@@ -225,6 +232,14 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
         if self.num_classes == 1:
             return (logits.sigmoid() > self.threshold).long()
         return logits.argmax(dim=0, keepdim=True)
+
+    def clear_small_foreground(self, classes: Tensor) -> Tensor:
+        """``classes`` (one image's binary map), zeroed in place when its
+        foreground is smaller than ``test_cfg.min_area`` pixels."""
+        if self.test_cfg.min_area and (
+                int(classes.count_nonzero()) < self.test_cfg.min_area):
+            classes.zero_()
+        return classes
 
     def resize(self, logits: Tensor, size: Sequence[int]) -> Tensor:
         if tuple(logits.shape[-2:]) == tuple(size):

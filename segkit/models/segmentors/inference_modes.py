@@ -58,6 +58,10 @@ class InferenceConfig:
             ``'fp16'``, resolved by
             :func:`~segkit.engine.optim.autocast_dtype`. Logits leave the
             network as float32 either way.
+        min_area: Binary models: an image whose predicted foreground has
+            fewer pixels than this (at its original size) is predicted
+            empty, the Kaggle rule for object-free images, which a stray
+            blob would score 0 on per-image Dice. 0 keeps every pixel.
     """
     mode: str = 'whole'
     crop_size: Optional[Tuple[int, int]] = None
@@ -66,6 +70,7 @@ class InferenceConfig:
     window_batch: int = 4
     precision: str = 'fp32'
     scales: Tuple[float, ...] = (1.0, )
+    min_area: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in INFERENCE_MODES:
@@ -104,6 +109,11 @@ class InferenceConfig:
                 'of positive resize factors, e.g. [0.75, 1.0, 1.25]')
         object.__setattr__(self, 'scales',
                            tuple(float(s) for s in self.scales))
+        if (not isinstance(self.min_area, int)
+                or isinstance(self.min_area, bool) or self.min_area < 0):
+            raise ConfigValueError(
+                f'test_cfg min_area={self.min_area!r}: expected a number of '
+                'pixels, an int >= 0 (0 keeps every prediction)')
 
     @property
     def single_view(self) -> bool:
@@ -283,6 +293,7 @@ def predict_in_bands(model, image: Tensor,
             cover[:crop - final] += covered[final:]
         acc, covered, done = logits, cover, top
     _classify(model, acc / covered, pred, done)
+    model.clear_small_foreground(pred)
     padded_shape = (padded_height, band.shape[-1])
     sample.set_metainfo(dict(batch_input_shape=padded_shape,
                              pad_shape=padded_shape))
