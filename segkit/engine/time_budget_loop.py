@@ -42,8 +42,11 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
     Every ``check_interval`` iterations it compares the projected end with
     the budget. When it is off by more than ``tolerance`` (the machine
     slowed down or sped up, or a validation took longer than estimated) it
-    plans again, at most ``replans`` times and not in the last tenth of the
-    run; past that, it only shortens the run, so that the last validation
+    plans again, at most ``replans`` times, not in the last tenth of the
+    run and not before a window of periods after the data is warm (one pass
+    over it, or a quarter of the run): the speed that counts is the median period's, so that a
+    spike or the first pass's cold reads do not re-plan the run. Past
+    that, it only shortens the run, so that the last validation
     and checkpoint still end inside the budget. It shortens at the last
     check before the iteration it stops after, on the speed then: a slow
     patch that passes earlier (another job, a checkpoint save) costs its
@@ -182,12 +185,23 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
             self._periods.append(period)
         self._timed += 1
 
-    def _iteration_seconds(self, recent: bool = False) -> float:
-        """Mean seconds an iteration, over the last ``calibration_iters``
-        periods, or with ``recent`` the last ``check_interval`` ones."""
+    def _iteration_seconds(self, recent: bool = False,
+                           typical: bool = False) -> float:
+        """Mean (or with ``typical`` median) seconds an iteration, over
+        the last ``calibration_iters`` periods, or with ``recent`` the last
+        ``check_interval`` ones."""
         periods = list(self._periods)[-self.check_interval:] if recent \
             else self._periods
-        return statistics.fmean(periods) if periods else 0.0
+        if not periods:
+            return 0.0
+        return (statistics.median if typical else statistics.fmean)(periods)
+
+    def _epoch_iters(self) -> int:
+        """Iterations of one pass over the training data (0 unknown)."""
+        try:
+            return len(self.dataloader)
+        except TypeError:
+            return 0
 
     def _validation_estimate(self) -> float:
         """A validation's seconds: as timed, else twice the training cost of
@@ -277,10 +291,10 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
             return (f'{rate:.2f} s an iteration, {validation:.0f} s a '
                     f'validation ({timed})')
 
-        fitting = self._fitting_iters(elapsed, window, self.margin)
         if not self._planned:
             if len(self._periods) < self.calibration_iters:
                 return None
+            fitting = self._fitting_iters(elapsed, window, self.margin)
             self._plan_rate = window
             return 'plan', fitting, (
                 f'{costs(window)} -> {fitting} iterations in '
@@ -299,11 +313,18 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
                 f'{costs(rate)} -> {corrected} iterations instead of '
                 f'{self._max_iters}')
         # A change of speed shows in the latest periods first; it counts
-        # once the whole window agrees (one slow checkpoint save does not).
-        latest = self._fitting_iters(elapsed, recent, self.margin)
-        if (early and self._replans_left > 0 and self._off(fitting)
-                and self._off(latest)
-                and (fitting > self._max_iters) == (latest > self._max_iters)):
+        # once the typical (median) period of the whole window agrees, so
+        # that a spike (a checkpoint save, a stall) is not one, and once
+        # the data is warm: the first pass reads every file cold.
+        typical = [self._fitting_iters(elapsed, self._iteration_seconds(
+            recent=latest_only, typical=True), self.margin)
+            for latest_only in (False, True)]
+        warm = self._iter >= self.calibration_iters + min(
+            self._epoch_iters(), self._max_iters // 4)
+        if (early and warm and self._replans_left > 0
+                and all(self._off(n) for n in typical)
+                and len({n > self._max_iters for n in typical}) == 1):
+            latest = self._fitting_iters(elapsed, recent, self.margin)
             self._plan_rate = recent
             return 'replan', latest, (
                 f'now {costs(recent)} -> {latest} iterations instead of '

@@ -190,6 +190,32 @@ def test_a_passing_slow_down_costs_only_its_own_time(train):
     assert machine.validations[-1] == runner.iter  # scored at the end
 
 
+@pytest.mark.parametrize('slow_patch', [
+    lambda iteration: 1.5 if iteration in (30, 31) else 0.25,  # spikes
+    lambda iteration: 0.35 if 15 <= iteration < 40 else 0.25,  # cold pass
+])
+def test_a_spike_or_a_cold_first_pass_does_not_plan_again(
+        make_runner, tiny_dataset_cls, tmp_path, slow_patch):
+    """Two 1.5 s iterations (checkpoint saves, say), or iterations slower
+    from the plan to the end of the first pass over the data (40
+    iterations: files read cold), then the planned speed again: no
+    re-plan, which would have shortened the whole run for good; the time
+    lost comes off the end, and the run fills the budget."""
+
+    class LongerEpoch(tiny_dataset_cls):
+
+        def __len__(self):
+            return 80
+
+    machine = Machine(slow_patch)
+    runner = make_runner(work_dir=tmp_path,
+                         **budget_cfg(machine, LongerEpoch()))
+    runner.train()
+    assert runner.train_loop._replans_left == 1
+    assert 0.9 * 60 * BUDGET_MINUTES <= machine.now <= 60 * BUDGET_MINUTES
+    assert machine.validations[-1] == runner.iter
+
+
 class Interrupt(Hook):
     priority = 'LOWEST'
 
