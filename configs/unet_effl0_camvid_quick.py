@@ -8,7 +8,8 @@
 # 2026-12-07-finetune-effl0.md): the encoder learns at a tenth of the
 # decoder's rate (not at the same rate), its BatchNorm trains (not frozen),
 # and the decoder is half smp's width, which trains 1.5x the iterations in
-# the same minutes.
+# the same minutes. Predictions average each frame with its mirror (+0.009
+# and +0.006 mIoU on the two held-out sequences; scale 1.5 added nothing).
 _base_ = [
     '_base_/models/unet_effl0.py', '_base_/datasets/camvid_half_crop32.py',
     '_base_/default_runtime.py', '_base_/schedules/schedule_cpu_2400.py',
@@ -18,7 +19,8 @@ model = dict(
     decode_head=dict(
         decoder_channels=(128, 64, 32, 16, 16),
         num_classes=11,
-        loss_decode={{_base_.ce_dice}}))
+        loss_decode={{_base_.ce_dice}}),
+    test_cfg=dict(flip=True))
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=800))
