@@ -43,17 +43,17 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
     the budget. When it is off by more than ``tolerance`` (the machine
     slowed down or sped up, or a validation took longer than estimated) it
     plans again, at most ``replans`` times, not in the last tenth of the
-    run and not before a window of periods after the data is warm (one pass
-    over it, or a quarter of the run): the speed that counts is the median period's, so that a
-    spike or the first pass's cold reads do not re-plan the run. Past
-    that, it only shortens the run, so that the last validation
-    and checkpoint still end inside the budget. It shortens at the last
-    check before the iteration it stops after, on the speed then: a slow
-    patch that passes earlier (another job, a checkpoint save) costs its
-    own seconds, not the iterations it would have cut from the rest of the
-    run. A validation is estimated
-    to cost twice what training costs per image until one has been timed;
-    the first timed one corrects the plan without counting as a re-plan.
+    run and not before a window of periods after the data is warm (one
+    pass over it, or a quarter of the run): the speed that counts is the
+    median period's, so that a spike or the first pass's cold reads do not
+    re-plan the run. Past that, it only shortens the run, so that the last
+    validation and checkpoint still end inside the budget. It shortens at
+    the last check before the iteration it stops after, on the speed then:
+    a slow patch that passes earlier (another job, a checkpoint save) costs
+    its own seconds, not the iterations it would have cut from the rest of
+    the run. A validation is estimated to cost twice what training costs
+    per image until one has been timed; the first timed one corrects the
+    plan without counting as a re-plan.
 
     The plan and the minutes used are saved in every checkpoint, so a
     resumed run continues the same schedule with what is left of the
