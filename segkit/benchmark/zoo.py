@@ -40,8 +40,8 @@ def latest_run(work_dir: str) -> Optional[Path]:
 
 
 def run_outcome(run_dir: Path, metric: str) -> Dict[str, Any]:
-    """The best validation ``metric`` of a run, the iterations it logged,
-    and its wall minutes from the ``run_info.json`` a finished run has
+    """The best validation ``metric`` of a run, the iterations it ran (the
+    last logged or validated one), and its wall minutes from the ``run_info.json`` a finished run has
     (None for a run that was stopped)."""
     scalars = load_scalars(run_dir)
     scores = [line[metric] for line in scalars.val if metric in line]
@@ -49,7 +49,8 @@ def run_outcome(run_dir: Path, metric: str) -> Dict[str, Any]:
     wall = (json.loads(info.read_text()).get('wall_time')
             if info.is_file() else None)
     return dict(score=max(scores) if scores else None, metric=metric,
-                iterations=int(scalars.train[-1]['iter']),
+                iterations=int(max(scalars.train[-1]['iter'],
+                                   *scalars.val_steps)),
                 minutes=None if wall is None else wall / 60)
 
 

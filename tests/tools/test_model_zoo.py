@@ -32,11 +32,12 @@ def fake_run(work_dir: Path, name: str, val: list, wall_time=None) -> Path:
 
 def test_the_newest_run_its_best_score_and_its_minutes(tmp_path):
     fake_run(tmp_path, '20261101_000000', [(10, 0.9)], wall_time=60)
-    newest = fake_run(tmp_path, '20261102_000000', [(10, 0.4), (30, 0.5)],
+    # The last iteration (32, validated) falls between two log points.
+    newest = fake_run(tmp_path, '20261102_000000', [(10, 0.4), (32, 0.5)],
                       wall_time=750)
     assert latest_run(str(tmp_path)) == newest
     assert run_outcome(newest, 'mIoU') == dict(
-        score=0.5, metric='mIoU', iterations=30, minutes=12.5)
+        score=0.5, metric='mIoU', iterations=32, minutes=12.5)
     stopped = fake_run(tmp_path / 'other', '20261103_000000', [(10, 0.3)])
     assert run_outcome(stopped, 'mIoU')['minutes'] is None
     assert latest_run(str(tmp_path / 'empty')) is None
