@@ -3,6 +3,7 @@ MMEngine's logged warnings; and the skip of CUDA tests where there is no
 GPU."""
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator, List
 
@@ -17,6 +18,17 @@ SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'
 CAMVID_SAMPLE = REPO_ROOT / 'data' / 'camvid_sample'
 CARVANA_SAMPLE = REPO_ROOT / 'data' / 'carvana_sample'
 ISBI_SAMPLE = REPO_ROOT / 'data' / 'isbi_sample'
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist worker takes its share of the cores, for torch and
+    for the tools it starts (``OMP_NUM_THREADS``, unless set): two workers
+    of 2 threads each on 2 cores wait on each other's spinning threads."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if workers > 1 and 'OMP_NUM_THREADS' not in os.environ:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ['OMP_NUM_THREADS'] = str(threads)
+        torch.set_num_threads(threads)
 
 
 def pytest_collection_modifyitems(config: pytest.Config,
