@@ -360,6 +360,9 @@ def test_weights_follow_channels_last_batches_before_any_wrapper(
         {'model.backbone.base_channels': 4,
          'model.data_preprocessor.channels_last': channels_last},
         work_dir=str(tmp_path / 'work'))
+    # Both cases are often built within one second: MMEngine's logger and
+    # visualizer instances, named by the time, would clash.
+    cfg.experiment_name = f'channels_last_{channels_last}'
     runner = RUNNERS.build(cfg)
     convolutions = [p for p in runner.model.parameters() if p.dim() == 4]
     assert convolutions
