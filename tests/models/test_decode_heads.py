@@ -44,6 +44,13 @@ def test_resize_concat_joins_the_selected_maps_at_the_first_size():
     (dict(type='UNetHead', decoder_channels=(8, 4)),
      r'decoder_channels=\(8, 4\): expected 5 entries, one per up-step from '
      'stride 32 to 1'),
+    (dict(type='UNetHead', output_stride=2, decoder_channels=(8, 4)),
+     r'expected 4 entries, one per up-step from stride 32 to 2'),
+    (dict(type='UNetHead', output_stride=3),
+     'output_stride=3: expected a power of 2 from 1 to the shallowest '
+     "skip's stride 4"),
+    (dict(type='UNetHead', output_stride=8),
+     'output_stride=8: expected a power of 2'),
     (dict(type='UNetHead', upsample='pixelshuffle'),
      "upsample='pixelshuffle': expected one of"),
     (dict(type='DepthwiseSeparableASPPHead', low_level_stride=2),
@@ -59,6 +66,22 @@ def test_unet_head_reaches_stride_one_below_the_first_skip():
     # 3 skips (16, 8, 4) then 2 blocks without one (stride 2, then 1).
     assert len(unet.blocks) == 5
     assert unet(features()).shape == (2, 3, 32, 32)
+
+
+def test_unet_head_output_stride_leaves_out_the_finest_blocks():
+    unet = head(type='UNetHead', output_stride=2)
+    # 3 skips (16, 8, 4), then one block (stride 2) at half the last skip's
+    assert len(unet.blocks) == 4 and unet.channels == 2
+    assert unet(features()).shape == (2, 3, 16, 16)
+    model = MODELS.build(dict(
+        type='EncoderDecoder',
+        backbone=dict(type='TorchvisionBackbone', name='resnet18'),
+        decode_head=dict(type='UNetHead', output_stride=2, num_classes=3)))
+    # the logits at stride 2, resized to the input by the segmentor
+    assert model.decode_head(model.extract_features(
+        torch.randn(1, 3, 64, 96))).shape == (1, 3, 32, 48)
+    assert model.forward_logits(torch.randn(1, 3, 64, 96)).shape == (
+        1, 3, 64, 96)
 
 
 def test_fpn_head_predicts_at_the_finest_stride():

@@ -1,5 +1,6 @@
 """The U-Net decoder over any backbone: up-sample, concatenate the skip,
-two convolutions, at every stride down to the input's."""
+two convolutions, at every stride down to the input's (or to
+``output_stride``)."""
 import math
 from typing import List, Optional, Sequence
 
@@ -56,7 +57,8 @@ class UpBlock(nn.Module):
 @MODELS.register_module()
 class UNetHead(BaseDecodeHead):
     """U-Net decoder: from the deepest feature map, one :class:`UpBlock`
-    per shallower map (its skip), then blocks without skip until stride 1.
+    per shallower map (its skip), then blocks without skip until
+    ``output_stride``.
 
     Over :class:`~segkit.models.backbones.UNetEncoder` with
     ``upsample='deconv'`` and the default channels it is the paper's
@@ -69,6 +71,11 @@ class UNetHead(BaseDecodeHead):
             the shallowest skip.
         upsample: ``'nearest'``, ``'deconv'`` or ``'bilinear'`` (see
             :class:`UpBlock`).
+        output_stride: Stride of the logits, a power of 2 no larger than
+            the shallowest skip's: 1 decodes to the input's resolution;
+            2 leaves out the costliest block (no skip, at full resolution)
+            and the segmentor resizes the logits bilinearly, as it does an
+            FPN's.
         **kwargs: See :class:`BaseDecodeHead`; ``in_index`` defaults to all
             feature maps and ``channels`` to the last decoder channels;
             ``dropout_ratio`` defaults to 0.
@@ -79,6 +86,7 @@ class UNetHead(BaseDecodeHead):
                  upsample: str = 'nearest',
                  in_channels: Sequence[int] = (),
                  in_strides: Optional[Sequence[int]] = None,
+                 output_stride: int = 1,
                  **kwargs) -> None:
         if upsample not in UPSAMPLE_MODES:
             raise ValueError(f'UNetHead upsample={upsample!r}: expected one '
@@ -86,7 +94,13 @@ class UNetHead(BaseDecodeHead):
         in_channels = list(in_channels)
         strides = list(in_strides or [2**i for i in range(len(in_channels))])
         skips = in_channels[-2::-1]
-        extra = int(math.log2(strides[0]))  # blocks below the first skip
+        if (output_stride < 1 or output_stride & (output_stride - 1)
+                or output_stride > strides[0]):
+            raise ValueError(
+                f'UNetHead output_stride={output_stride}: expected a power '
+                f'of 2 from 1 to the shallowest skip\'s stride {strides[0]}')
+        # blocks below the first skip
+        extra = int(math.log2(strides[0] // output_stride))
         if decoder_channels is None:
             decoder_channels = skips + [
                 max(skips[-1] // 2**(i + 1), 1) for i in range(extra)]
@@ -95,7 +109,7 @@ class UNetHead(BaseDecodeHead):
             raise ValueError(
                 f'UNetHead decoder_channels={tuple(decoder_channels)}: '
                 f'expected {len(skips) + extra} entries, one per up-step '
-                f'from stride {strides[-1]} to 1')
+                f'from stride {strides[-1]} to {output_stride}')
         kwargs.setdefault('in_index', list(range(len(in_channels))))
         kwargs.setdefault('input_transform', 'multiple_select')
         kwargs.setdefault('dropout_ratio', 0.0)
