@@ -20,6 +20,8 @@ from .schedule_scaling import (scale_interval, scale_span,
 #: The message hub's runtime info key of a budgeted run's plan; it is saved
 #: in every checkpoint, so ``--resume`` continues the same plan.
 BUDGET_KEY = 'time_budget'
+# Iteration periods kept: a re-plan judges at most this many.
+_KEPT_PERIODS = 10000
 
 
 def _minutes(seconds: float) -> str:
@@ -45,8 +47,9 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
     plans again, at most ``replans`` times, not in the last tenth of the
     run and not before a window of periods after the data is warm (one
     pass over it, or a quarter of the run): the speed that counts is the
-    median period's, so that a spike or the first pass's cold reads do not
-    re-plan the run. Past that, it only shortens the run, so that the last
+    median period of the last ``tolerance`` of the budget, so that a spike,
+    a slow patch shorter than half that, or the first pass's cold reads do
+    not re-plan the run. Past that, it only shortens the run, so that the last
     validation and checkpoint still end inside the budget. It shortens at
     the last check before the iteration it stops after, on the speed then:
     a slow patch that passes earlier (another job, a checkpoint save) costs
@@ -118,9 +121,9 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         self._iter_started: Optional[float] = None
         self._validation_due = False
         self._timed = 0  # iteration periods seen, skipped ones included
-        # The latest periods: a slow-down shows within a calibration's
-        # length of iterations.
-        self._periods: Deque[float] = deque(maxlen=self.calibration_iters)
+        # The latest periods, enough to cover the re-plan's judging window
+        # (``tolerance`` of the budget) on a fast machine.
+        self._periods: Deque[float] = deque(maxlen=_KEPT_PERIODS)
         self._val_seconds: Optional[float] = None
         self._planned = False
         self._validation_timed = False
@@ -185,16 +188,28 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
             self._periods.append(period)
         self._timed += 1
 
-    def _iteration_seconds(self, recent: bool = False,
+    def _iteration_seconds(self, count: Optional[int] = None,
                            typical: bool = False) -> float:
         """Mean (or with ``typical`` median) seconds an iteration, over
-        the last ``calibration_iters`` periods, or with ``recent`` the last
-        ``check_interval`` ones."""
-        periods = list(self._periods)[-self.check_interval:] if recent \
-            else self._periods
+        the last ``count`` periods (by default ``calibration_iters``)."""
+        periods = list(self._periods)[-(count or self.calibration_iters):]
         if not periods:
             return 0.0
         return (statistics.median if typical else statistics.fmean)(periods)
+
+    def _judged_periods(self) -> int:
+        """How many of the latest periods a re-plan judges the speed on:
+        those of the last ``tolerance`` of the budget (at least a
+        calibration's), so that a slow patch shorter than half that (the
+        median stays the usual period), which moves the end by less than
+        the tolerance, does not spend a re-plan."""
+        seconds, count = 0.0, 0
+        for period in reversed(self._periods):
+            if seconds >= self.tolerance * self.budget:
+                break
+            seconds += period
+            count += 1
+        return max(count, self.calibration_iters)
 
     def _epoch_iters(self) -> int:
         """Iterations of one pass over the training data (0 unknown)."""
@@ -283,7 +298,7 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         correction by the first timed validation), ``'replan'``,
         ``'stop'`` (shorten, schedule unchanged), or ``None``."""
         window, recent = (self._iteration_seconds(),
-                          self._iteration_seconds(recent=True))
+                          self._iteration_seconds(self.check_interval))
         validation = self._validation_estimate()
         timed = 'timed' if self._val_seconds is not None else 'estimated'
 
@@ -317,8 +332,8 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         # that a spike (a checkpoint save, a stall) is not one, and once
         # the data is warm: the first pass reads every file cold.
         typical = [self._fitting_iters(elapsed, self._iteration_seconds(
-            recent=latest_only, typical=True), self.margin)
-            for latest_only in (False, True)]
+            count, typical=True), self.margin)
+            for count in (self._judged_periods(), self.check_interval)]
         warm = self._iter >= self.calibration_iters + min(
             self._epoch_iters(), self._max_iters // 4)
         if (early and warm and self._replans_left > 0

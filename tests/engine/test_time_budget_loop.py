@@ -193,12 +193,16 @@ def test_a_passing_slow_down_costs_only_its_own_time(train):
 @pytest.mark.parametrize('slow_patch', [
     lambda iteration: 1.5 if iteration in (30, 31) else 0.25,  # spikes
     lambda iteration: 0.35 if 15 <= iteration < 40 else 0.25,  # cold pass
+    # 3.2 s of another job, after the first pass: more than the 10 periods
+    # of a calibration, less than half the 6 s (tolerance) judged
+    lambda iteration: 0.4 if 60 <= iteration < 68 else 0.25,
 ])
-def test_a_spike_or_a_cold_first_pass_does_not_plan_again(
+def test_a_spike_a_short_slow_patch_or_a_cold_first_pass_does_not_plan_again(
         make_runner, tiny_dataset_cls, tmp_path, slow_patch):
-    """Two 1.5 s iterations (checkpoint saves, say), or iterations slower
+    """Two 1.5 s iterations (checkpoint saves, say), iterations slower
     from the plan to the end of the first pass over the data (40
-    iterations: files read cold), then the planned speed again: no
+    iterations: files read cold), or a slow patch shorter than half the
+    last ``tolerance`` of the budget, then the planned speed again: no
     re-plan, which would have shortened the whole run for good; the time
     lost comes off the end, and the run fills the budget."""
 
