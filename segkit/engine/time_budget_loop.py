@@ -70,7 +70,9 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
             later test run are not counted).
         max_iters: The run length the schedule is written for.
         val_begin, val_interval: As :class:`IterBasedTrainLoop`'s, for
-            ``max_iters``; the interval scales with the plan.
+            ``max_iters``; the interval scales with the plan, and after a
+            new plan the next validation is at least half an interval
+            after the last.
         calibration_iters: Iterations timed before the first plan.
         skip_iters: Iterations not timed at the start.
         check_interval: Iterations between two checks of the projection
@@ -113,6 +115,8 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         self.clock = clock
         self._nominal_iters = self._max_iters
         self._nominal_val_interval = val_interval
+        self._config_val_begin = val_begin
+        self._last_validation = 0  # the iteration it followed
         # The scheduler configs, before the Runner builds them (the train
         # loop is built first): a plan rebuilds them at its length.
         self._scheduler_cfg = copy.deepcopy(runner.param_schedulers)
@@ -176,6 +180,8 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
             self.runner.val_loop is not None and self._iter >= self.val_begin
             and (self._iter % self.val_interval == 0
                  or self._iter == self._max_iters))
+        if self._validation_due:
+            self._last_validation = self._iter
 
     # -- measuring --------------------------------------------------------
 
@@ -371,6 +377,10 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         self._max_iters = max_iters
         self.val_interval = scale_val_interval(self._nominal_val_interval,
                                                nominal, max_iters)
+        # A new interval's next multiple may come a few iterations after
+        # the last validation: the next one waits half an interval.
+        self.val_begin = max(self._config_val_begin,
+                             self._last_validation + self.val_interval // 2)
         self.dynamic_milestones, self.dynamic_intervals = \
             calc_dynamic_intervals(self.val_interval)
         for hook, interval in self._hook_intervals:

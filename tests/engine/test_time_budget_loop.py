@@ -220,6 +220,23 @@ def test_a_spike_a_short_slow_patch_or_a_cold_first_pass_does_not_plan_again(
     assert machine.validations[-1] == runner.iter
 
 
+@pytest.mark.parametrize('seconds_per_iter', [0.2, 0.25])
+def test_a_longer_interval_after_a_validation_does_not_validate_again_at_once(
+        train, seconds_per_iter):
+    """A validation cheaper than estimated lengthens the plan, and its
+    interval, just after the first one (at iteration 54 of 0.25 s, the
+    interval goes from 54 to 56): the next validation still comes a
+    whole interval later, not at the new interval's first multiple."""
+    machine = Machine(lambda _: seconds_per_iter, validation_seconds=0.5)
+    runner = train(machine)
+    interval = runner.train_loop.val_interval
+    assert interval > machine.validations[0]  # the plan was lengthened
+    gaps = [b - a for a, b in zip(machine.validations,
+                                  machine.validations[1:])]
+    assert min(gaps) >= interval / 2, machine.validations
+    assert machine.validations[-1] == runner.iter
+
+
 class Interrupt(Hook):
     priority = 'LOWEST'
 
