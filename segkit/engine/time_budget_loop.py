@@ -77,7 +77,8 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         skip_iters: Iterations not timed at the start.
         check_interval: Iterations between two checks of the projection
             (a check is where all ranks agree, by one broadcast).
-        replans: How many times the plan may be made again.
+        replans: How many times the plan may be made again: a slow-down
+            that re-plans the run shorter is planned back once it passes.
         tolerance: How far the projected end may drift from the budget, as
             a share of it, before the loop plans again.
         margin: Share of the budget a plan leaves unused, for noise.
@@ -94,7 +95,7 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
                  calibration_iters: int = 20,
                  skip_iters: int = 5,
                  check_interval: int = 10,
-                 replans: int = 1,
+                 replans: int = 3,
                  tolerance: float = 0.1,
                  margin: float = 0.03,
                  clock: Callable[[], float] = time.monotonic) -> None:

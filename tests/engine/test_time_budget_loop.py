@@ -190,6 +190,22 @@ def test_a_passing_slow_down_costs_only_its_own_time(train):
     assert machine.validations[-1] == runner.iter  # scored at the end
 
 
+@pytest.mark.parametrize('patch_end', [80, 100])
+def test_a_slow_down_that_passes_after_a_re_plan_is_planned_back(
+        train, patch_end):
+    """Iterations 55 until ``patch_end`` take twice as long, 6 to 11 s, long
+    enough to re-plan the run shorter; once the machine is fast again a
+    second re-plan lengthens it back, so the run fills the budget (with
+    one re-plan it ended at 45 to 50 of its 60 s)."""
+    machine = Machine(lambda iteration: 0.5 if 55 <= iteration < patch_end
+                      else 0.25)
+    runner = train(machine)
+    budget = 60 * BUDGET_MINUTES
+    assert runner.train_loop._replans_left == runner.train_loop.replans - 2
+    assert 0.9 * budget <= machine.now <= budget
+    assert machine.validations[-1] == runner.iter
+
+
 @pytest.mark.parametrize('slow_patch', [
     lambda iteration: 1.5 if iteration in (30, 31) else 0.25,  # spikes
     lambda iteration: 0.35 if 15 <= iteration < 40 else 0.25,  # cold pass
@@ -215,7 +231,7 @@ def test_a_spike_a_short_slow_patch_or_a_cold_first_pass_does_not_plan_again(
     runner = make_runner(work_dir=tmp_path,
                          **budget_cfg(machine, LongerEpoch()))
     runner.train()
-    assert runner.train_loop._replans_left == 1
+    assert runner.train_loop._replans_left == runner.train_loop.replans
     assert 0.9 * 60 * BUDGET_MINUTES <= machine.now <= 60 * BUDGET_MINUTES
     assert machine.validations[-1] == runner.iter
 
