@@ -41,10 +41,10 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
     factor, as ``--cfg-options train_cfg.max_iters=N`` does: the run is the
     one a config written for that length would train.
 
-    Every ``check_interval`` iterations it compares the projected end with
-    the budget. When it is off by more than ``tolerance`` (the machine
-    slowed down or sped up, or a validation took longer than estimated) it
-    plans again, at most ``replans`` times, not in the last tenth of the
+    Every ``check_interval`` iterations it compares the speed with the
+    plan's. When an iteration takes more than ``tolerance`` longer or
+    shorter than planned (the machine slowed down or sped up) it plans
+    again, at most ``replans`` times, not in the last tenth of the
     run and not before a window of periods after the data is warm (one
     pass over it, or a quarter of the run): the speed that counts is the
     median period of the last ``tolerance`` of the budget, so that a spike,
@@ -79,8 +79,9 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
             (a check is where all ranks agree, by one broadcast).
         replans: How many times the plan may be made again: a slow-down
             that re-plans the run shorter is planned back once it passes.
-        tolerance: How far the projected end may drift from the budget, as
-            a share of it, before the loop plans again.
+        tolerance: How far an iteration's seconds may drift from the
+            plan's, as a share of them, before the loop plans again; the
+            speed is judged on the last ``tolerance`` of the budget.
         margin: Share of the budget a plan leaves unused, for noise.
         clock: Seconds, monotonic; tests pass a simulated one.
     """
@@ -335,21 +336,22 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
                 f'{costs(rate)} -> {corrected} iterations instead of '
                 f'{self._max_iters}')
         # A change of speed shows in the latest periods first; it counts
-        # once the typical (median) period of the whole window agrees, so
-        # that a spike (a checkpoint save, a stall) is not one, and once
-        # the data is warm: the first pass reads every file cold.
-        typical = [self._fitting_iters(elapsed, self._iteration_seconds(
-            count, typical=True), self.margin)
-            for count in (self._judged_periods(), self.check_interval)]
+        # once the typical (median) period of the judged window agrees, so
+        # that a spike or a short slow patch (a checkpoint save, a stall) is
+        # not one, and once the data is warm: the first pass reads every
+        # file cold.
+        judged, latest = (self._iteration_seconds(count, typical=True)
+                          for count in (self._judged_periods(),
+                                        self.check_interval))
         warm = self._iter >= self.calibration_iters + min(
             self._epoch_iters(), self._max_iters // 4)
         if (early and warm and self._replans_left > 0
-                and all(self._off(n) for n in typical)
-                and len({n > self._max_iters for n in typical}) == 1):
-            latest = self._fitting_iters(elapsed, recent, self.margin)
-            self._plan_rate = recent
-            return 'replan', latest, (
-                f'now {costs(recent)} -> {latest} iterations instead of '
+                and self._off(judged, rate) and self._off(latest, rate)
+                and (judged > rate) == (latest > rate)):
+            replanned = self._fitting_iters(elapsed, judged, self.margin)
+            self._plan_rate = judged
+            return 'replan', replanned, (
+                f'now {costs(judged)} -> {replanned} iterations instead of '
                 f'{self._max_iters}, to end inside {_minutes(self.budget)}')
         last = self._fitting_iters(elapsed, max(window, recent), 0.0,
                                    rescaled=False)
@@ -362,11 +364,12 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
                 f'checkpoint end inside {_minutes(self.budget)}')
         return None
 
-    def _off(self, max_iters: int) -> bool:
-        """A run of ``max_iters`` is further than ``tolerance`` from the
-        plan."""
-        return abs(max_iters - self._max_iters) > \
-            self.tolerance * self._max_iters
+    def _off(self, seconds: float, planned: float) -> bool:
+        """An iteration of ``seconds`` is further than ``tolerance`` from
+        the ``planned`` seconds: the speed changed. (Judged on the speed,
+        not on the run's projected end, which a change half-way moves by
+        half as much.)"""
+        return abs(seconds - planned) > self.tolerance * planned
 
     # -- acting -----------------------------------------------------------
 
