@@ -1,9 +1,8 @@
 """torchvision's ImageNet classifiers as feature pyramids."""
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
-from torchvision import models
 
 from segkit.registry import MODELS
 from .base import BaseBackbone, check_out_indices, make_dilated
@@ -15,8 +14,9 @@ _RESNET_STAGES = (('conv1', 'bn1', 'relu'), ('maxpool', 'layer1'),
 
 @dataclass(frozen=True)
 class _Layout:
-    """Where a torchvision model's stages are and what they return."""
-    build: Callable[..., nn.Module]
+    """Where a torchvision model's stages are and what they return (the
+    model is ``torchvision.models.<name>``, imported when one is built:
+    torchvision takes most of a second to import)."""
     stages: Tuple[Tuple[str, ...], ...]  # dotted child names per stage
     out_channels: Tuple[int, ...]
     strides: Tuple[int, ...]
@@ -29,25 +29,23 @@ def _features(*groups: range) -> Tuple[Tuple[str, ...], ...]:
     return tuple(tuple(f'features.{i}' for i in group) for group in groups)
 
 
-def _resnet(build, expansion: int, native: str) -> _Layout:
-    return _Layout(build, _RESNET_STAGES,
+def _resnet(expansion: int, native: str) -> _Layout:
+    return _Layout(_RESNET_STAGES,
                    (64, 64 * expansion, 128 * expansion, 256 * expansion,
                     512 * expansion), (2, 4, 8, 16, 32), 'conv1',
                    ('avgpool', 'fc'), native)
 
 
 LAYOUTS: Dict[str, _Layout] = {
-    'resnet18': _resnet(models.resnet18, 1, ''),
-    'resnet34': _resnet(models.resnet34, 1, ''),
-    'resnet50': _resnet(models.resnet50, 4, 'resnet'),
-    'resnet101': _resnet(models.resnet101, 4, 'resnet'),
+    'resnet18': _resnet(1, ''),
+    'resnet34': _resnet(1, ''),
+    'resnet50': _resnet(4, 'resnet'),
+    'resnet101': _resnet(4, 'resnet'),
     'mobilenet_v3_large': _Layout(
-        models.mobilenet_v3_large,
         _features(range(0, 2), range(2, 4), range(4, 7), range(7, 13),
                   range(13, 17)), (16, 24, 40, 112, 960), (2, 4, 8, 16, 32),
         'features.0.0', ('avgpool', 'classifier'), 'mobilenet'),
     'convnext_tiny': _Layout(
-        models.convnext_tiny,
         _features(range(0, 2), range(2, 4), range(4, 6), range(6, 8)),
         (96, 192, 384, 768), (4, 8, 16, 32), 'features.0.0',
         ('avgpool', 'classifier')),
@@ -104,7 +102,8 @@ class TorchvisionBackbone(BaseBackbone):
             kwargs['replace_stride_with_dilation'] = dilated[2:]
         elif layout.native_dilation == 'mobilenet' and output_stride == 16:
             kwargs['dilated'] = True
-        self.body = layout.build(weights=None, **kwargs)
+        from torchvision import models
+        self.body = getattr(models, name)(weights=None, **kwargs)
         if in_channels != 3:
             self._replace_first_conv(in_channels)
         self.out_indices = check_out_indices(

@@ -2,7 +2,6 @@
 from typing import Sequence
 
 from torch import Tensor, nn
-from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from segkit.registry import MODELS
 from .decode_head import BaseDecodeHead
@@ -29,6 +28,8 @@ class ASPPHead(BaseDecodeHead):
         kwargs.setdefault('channels', 256)
         kwargs.setdefault('dropout_ratio', 0.0)
         super().__init__(**kwargs)
+        # imported here: torchvision takes most of a second to import
+        from torchvision.models.segmentation.deeplabv3 import ASPP
         self.aspp = ASPP(self.in_channels, list(dilations), self.channels)
         self.bottleneck = nn.Sequential(
             nn.Conv2d(self.channels, self.channels, 3, padding=1, bias=False),
