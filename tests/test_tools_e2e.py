@@ -329,6 +329,8 @@ def test_resnet_unet_trains_tests_and_resumes_on_carvana(
     gradient accumulation over 2 batches, as unet_r18_carvana.py) through
     the three tools."""
     options = [f'data_root={carvana_sample_root}', *FAST,
+               'val_dataloader.dataset.indices=4',
+               'test_dataloader.dataset.indices=4',
                'optim_wrapper.accumulative_counts=2',
                'train_cfg.val_interval=10',
                'default_hooks.checkpoint.interval=2']
