@@ -101,14 +101,18 @@ def test_rle_submission_round_trips_and_both_backends_agree(
         image = cv2.imread(str(path))
         cv2.imwrite(str(images / f'{path.stem}.jpg'),
                     image[:image.shape[0] - 7 * i, 3 * i:])
+    # The checkpoint on PyTorch (auto would export it for onnxruntime on a
+    # CPU without native bf16), the exported file on onnxruntime.
     common = [str(images), '--tta', '--cfg-options', *options]
-    for model_file, csv_name in ((checkpoint, 'torch.csv'),
-                                 (str(tmp_path / 'model.onnx'), 'onnx.csv')):
+    for model_file, backend, csv_name in (
+            (checkpoint, 'pytorch', 'torch.csv'),
+            (str(tmp_path / 'model.onnx'), 'onnxruntime', 'onnx.csv')):
         run('infer.py', f'configs/{config}', model_file, *common[:1],
             '--format', 'rle', '--out', str(tmp_path / csv_name),
-            *common[1:])
+            '--backend', backend, *common[1:])
     run('infer.py', f'configs/{config}', checkpoint, *common[:1], '--format',
-        'index', '--out-dir', str(tmp_path / 'masks'), *common[1:])
+        'index', '--out-dir', str(tmp_path / 'masks'), '--backend',
+        'pytorch', *common[1:])
     rows = read_rle_csv(str(tmp_path / 'torch.csv'))
     names = sorted(p.name for p in images.iterdir())
     header = (tmp_path / 'torch.csv').read_text().splitlines()[0]
@@ -126,8 +130,8 @@ def test_rle_submission_round_trips_and_both_backends_agree(
     camvid, camvid_options = tiny_model(tmp_path, 'unet_camvid_quick.py')
     multi = run('infer.py', 'configs/unet_camvid_quick.py', camvid,
                 str(images), '--format', 'rle', '--out',
-                str(tmp_path / 'x.csv'), '--cfg-options', *camvid_options,
-                ok=False)
+                str(tmp_path / 'x.csv'), '--backend', 'pytorch',
+                '--cfg-options', *camvid_options, ok=False)
     assert multi.returncode == 1 and 'expected a binary model' in \
         multi.stderr and not (tmp_path / 'x.csv').exists()
 
