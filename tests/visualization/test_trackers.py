@@ -49,7 +49,10 @@ def tracked_run(tmp_path_factory, camvid_sample_root):
          f'data_root={camvid_sample_root}', 'train_cfg.max_iters=4',
          'train_cfg.val_interval=2', 'default_hooks.logger.interval=1',
          'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
-         'val_dataloader.num_workers=1'],
+         'val_dataloader.num_workers=1',
+         # a tiny U-Net: the trackers log the same scalars and panels
+         'model.backbone.base_channels=4', 'model.backbone.depth=3',
+         'model.data_preprocessor.size_divisor=8'],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run_dir, ) = (root / 'work').glob('*/vis_data/scalars.json')
