@@ -292,6 +292,7 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
             kind, max_iters, reason = decision[0]
             if kind == 'stop':
                 self._max_iters = max_iters
+                self.val_begin = min(self.val_begin, max_iters)
             else:
                 self._set_length(max_iters, schedulers=True)
                 self._planned = True
@@ -382,9 +383,11 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
         self.val_interval = scale_val_interval(self._nominal_val_interval,
                                                nominal, max_iters)
         # A new interval's next multiple may come a few iterations after
-        # the last validation: the next one waits half an interval.
-        self.val_begin = max(self._config_val_begin,
-                             self._last_validation + self.val_interval // 2)
+        # the last validation: the next one waits half an interval (but
+        # the run's end is always validated).
+        self.val_begin = min(max_iters, max(
+            self._config_val_begin,
+            self._last_validation + self.val_interval // 2))
         self.dynamic_milestones, self.dynamic_intervals = \
             calc_dynamic_intervals(self.val_interval)
         for hook, interval in self._hook_intervals:

@@ -190,6 +190,16 @@ def test_a_passing_slow_down_costs_only_its_own_time(train):
     assert machine.validations[-1] == runner.iter  # scored at the end
 
 
+def test_a_plan_ending_within_half_an_interval_still_validates_its_end(
+        make_runner, config):
+    # A validation at 90, then a plan of 100 (interval 25): the next
+    # validation would wait until 102, past the end.
+    loop = make_runner(**config(Machine(lambda _: 0.25))).train_loop
+    loop._last_validation = 90
+    loop._set_length(100, schedulers=False)
+    assert loop.val_interval == 25 and loop.val_begin == 100
+
+
 @pytest.mark.parametrize('faster_from', [100, 130])
 def test_a_speed_up_half_way_is_planned_for(train, faster_from):
     """From half-way the machine is 16 % faster (0.25 -> 0.21 s), which
