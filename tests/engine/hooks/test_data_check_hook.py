@@ -1,5 +1,6 @@
 """DataCheckHook: the masks check before the first iteration, and the
 ignored share of the first training batches."""
+import itertools
 import logging
 import shutil
 from types import SimpleNamespace
@@ -29,8 +30,13 @@ class Records(logging.Handler):
         return [r.getMessage() for r in self.records if r.levelno == level]
 
 
+# A new logger name a runner: named by id(dataset), a test could get an
+# earlier test's logger (ids are reused once freed), and its records.
+_RUNNERS = itertools.count()
+
+
 def fake_runner(dataset, max_iters: int = 100) -> SimpleNamespace:
-    logger = logging.getLogger(f'data_check_{id(dataset)}')
+    logger = logging.getLogger(f'data_check_{next(_RUNNERS)}')
     logger.setLevel(logging.INFO)
     logger.addHandler(Records())
     loader = SimpleNamespace(dataset=dataset)
