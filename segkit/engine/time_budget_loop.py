@@ -1,5 +1,6 @@
 """Training that fills a time budget instead of a fixed iteration count."""
 import copy
+import itertools
 import statistics
 import time
 import warnings
@@ -200,7 +201,8 @@ class TimeBudgetTrainLoop(IterBasedTrainLoop):
                            typical: bool = False) -> float:
         """Mean (or with ``typical`` median) seconds an iteration, over
         the last ``count`` periods (by default ``calibration_iters``)."""
-        periods = list(self._periods)[-(count or self.calibration_iters):]
+        periods = list(itertools.islice(reversed(self._periods),
+                                        count or self.calibration_iters))
         if not periods:
             return 0.0
         return (statistics.median if typical else statistics.fmean)(periods)
