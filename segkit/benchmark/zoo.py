@@ -41,8 +41,9 @@ def latest_run(work_dir: str) -> Optional[Path]:
 
 def run_outcome(run_dir: Path, metric: str) -> Dict[str, Any]:
     """The best validation ``metric`` of a run, the iterations it ran (the
-    last logged or validated one), and its wall minutes from the ``run_info.json`` a finished run has
-    (None for a run that was stopped)."""
+    last logged or validated one), and its wall minutes from the
+    ``run_info.json`` a finished run has (None for a run that was
+    stopped)."""
     scalars = load_scalars(run_dir)
     scores = [line[metric] for line in scalars.val if metric in line]
     info = run_dir / 'run_info.json'
