@@ -22,6 +22,7 @@ from segkit.apis.cli import parse_override_value
 from segkit.datasets.rle import read_rle_csv, rle_decode
 from segkit.engine.optim import cpu_supports_bf16
 from segkit.registry import DATASETS
+from tool_process import run_python
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
@@ -37,8 +38,7 @@ SMALL_UNET = ['model.backbone.base_channels=4', 'model.backbone.depth=3',
 
 
 def run_tool(*args: str) -> str:
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, text=True,
-                          capture_output=True, timeout=600)
+    proc = run_python(args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
@@ -117,11 +117,10 @@ def test_a_refused_resume_is_one_line_and_leaves_no_run_folder(camvid_unet):
     work_dir, options, _ = camvid_unet
     runs = sorted(work_dir.glob('2*'))
     ckpt = (work_dir / 'last_checkpoint').read_text().strip()
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', 'configs/unet_camvid_quick.py',
+    proc = run_python(
+        ['tools/train.py', 'configs/unet_camvid_quick.py',
          '--work-dir', str(work_dir), '--resume', ckpt, '--cfg-options',
-         *options, 'model.backbone.base_channels=8'],
-        cwd=REPO, text=True, capture_output=True, timeout=600)
+         *options, 'model.backbone.base_channels=8'])
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.splitlines() == [
         f'error: cannot resume from {ckpt}: it is a checkpoint of another '
@@ -135,10 +134,10 @@ def test_a_failed_start_leaves_no_work_dir(tmp_path):
     empty = tmp_path / 'not_camvid'
     empty.mkdir()
     work_dir = tmp_path / 'work'
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', 'configs/unet_camvid_quick.py',
+    proc = run_python(
+        ['tools/train.py', 'configs/unet_camvid_quick.py',
          '--work-dir', str(work_dir), '--cfg-options', f'data_root={empty}',
-         *FAST], cwd=REPO, text=True, capture_output=True, timeout=600)
+         *FAST])
     assert proc.returncode == 1, proc.stderr[-3000:]
     [line] = proc.stderr.splitlines()
     assert line.startswith('error: ') and str(empty) in line

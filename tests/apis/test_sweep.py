@@ -3,7 +3,6 @@ each override exactly, and tools/sweep.py running, failing and stopping
 real runs."""
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from segkit.apis.cli import parse_override_value
 from segkit.apis.config_keys import ConfigKeyError
 from segkit.apis.sweep import Variant, read_sweep
 from segkit.utils import ConfigValueError
+from tool_process import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = 'configs/unet_camvid_quick.py'
@@ -127,9 +127,7 @@ def test_shipped_sweep_files_pass_their_checks(path):
 
 
 def sweep_tool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, 'tools/sweep.py', *args],
-                          cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
+    return run_python(['tools/sweep.py', *args])
 
 
 @pytest.mark.slow

@@ -2,8 +2,6 @@
 counts, the real CamVid and Carvana-layout sets against the loader, class
 weights, and tools/analyze_dataset.py as a user runs it."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,8 +18,7 @@ from segkit.datasets.class_weights import (compute_class_weights,
                                            load_class_weights)
 from segkit.datasets.transforms import LoadSegMap
 from segkit.models.losses import CrossEntropyLoss
-
-REPO = Path(__file__).resolve().parents[2]
+from tool_process import run_python
 
 
 def _folder(root: Path, masks: dict) -> Path:
@@ -180,12 +177,11 @@ def test_cross_entropy_takes_the_weights_file(tmp_path):
 @pytest.mark.slow
 def test_tool_writes_stats_weights_and_chart(tmp_path, camvid_sample_root):
     out = tmp_path / 'analysis'
-    proc = subprocess.run(
-        [sys.executable, 'tools/analyze_dataset.py',
+    proc = run_python(
+        ['tools/analyze_dataset.py',
          'configs/unet_camvid_quick.py', '--split', 'val', '--out', str(out),
          '--weights', 'enet_log', '--cfg-options',
-         f'data_root={camvid_sample_root}'],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+         f'data_root={camvid_sample_root}'], timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert '4 images, sizes (HxW): 360x480 (4)' in proc.stdout
     stats = json.loads((out / 'stats.json').read_text())
@@ -199,11 +195,10 @@ def test_tool_writes_stats_weights_and_chart(tmp_path, camvid_sample_root):
     for name in stats['absent_classes']:
         assert f"warning: class {name!r} appears in no image" in proc.stdout
     assert (out / 'class_frequencies.png').read_bytes()[:4] == b'\x89PNG'
-    bad = subprocess.run(
-        [sys.executable, 'tools/analyze_dataset.py',
+    bad = run_python(
+        ['tools/analyze_dataset.py',
          'configs/unet_camvid_quick.py', '--cfg-options',
-         f'data_root={tmp_path / "missing"}'],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+         f'data_root={tmp_path / "missing"}'], timeout=120)
     assert bad.returncode == 1 and 'Traceback' not in bad.stderr
     assert bad.stderr.startswith('error: --cfg-options data_root=')
 
@@ -211,11 +206,10 @@ def test_tool_writes_stats_weights_and_chart(tmp_path, camvid_sample_root):
 @pytest.mark.slow  # the real tool in a subprocess
 def test_tool_refuses_an_out_folder_it_cannot_write_in_one_line(tmp_path):
     (tmp_path / 'a_file').write_text('')
-    proc = subprocess.run(
-        [sys.executable, 'tools/analyze_dataset.py',
+    proc = run_python(
+        ['tools/analyze_dataset.py',
          'configs/unet_camvid_quick.py', '--out',
-         str(tmp_path / 'a_file' / 'analysis')],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+         str(tmp_path / 'a_file' / 'analysis')], timeout=120)
     assert proc.returncode == 1
     assert proc.stderr == (
         f'error: cannot write the --out folder {tmp_path}/a_file/analysis: '

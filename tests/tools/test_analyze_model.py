@@ -1,22 +1,17 @@
 """tools/analyze_model.py: the model summary of a config at a given size,
 and one line for a bad size."""
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from tool_process import run_python
 
 
 @pytest.mark.slow
 def test_tool_counts_at_the_given_size_and_refuses_a_bad_one():
     def run(*args):
-        return subprocess.run(
-            [sys.executable, 'tools/analyze_model.py',
-             'configs/unet_camvid_quick.py', *args], cwd=REPO, text=True,
-            capture_output=True, timeout=300)
+        return run_python(
+            ['tools/analyze_model.py',
+             'configs/unet_camvid_quick.py', *args], timeout=300)
 
     done = run('--shape', '64', '96', '--depth', '1', '--cfg-options',
                'model.backbone.base_channels=4')

@@ -3,8 +3,6 @@ part runs and the JSON holds every figure; no figure is compared with a
 speed, only with what it must be whatever the machine."""
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from segkit.apis import load_config
 from segkit.benchmark import (Settings, repeat_rates, runner_config,
                               timed_rates)
 from segkit.engine.optim import cpu_supports_bf16
+from tool_process import run_python
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
@@ -63,14 +62,14 @@ def at(result: dict, dotted: str) -> dict:
 @pytest.fixture(scope='module')
 def benchmark(tmp_path_factory, camvid_sample_root):
     out = tmp_path_factory.mktemp('benchmark') / 'figures.json'
-    proc = subprocess.run(
-        [sys.executable, 'tools/benchmark.py', CONFIG, '--what', 'all',
+    proc = run_python(
+        ['tools/benchmark.py', CONFIG, '--what', 'all',
          'overhead',
          '--iters', '2', '--warmup', '1', '--repeats', '2',
          '--infer-batch', '2', '--json', str(out), '--profile',
          str(out.parent / 'profile'), '--cfg-options',
          f'data_root={camvid_sample_root}', 'optim_wrapper.precision=bf16',
-         *TINY], cwd=REPO, text=True, capture_output=True, timeout=300)
+         *TINY], timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout
 
@@ -249,10 +248,9 @@ def test_bare_loop_counts_the_flops_of_a_model_with_image_pooling(
 
 def test_a_json_folder_that_cannot_be_written_is_one_line(tmp_path):
     (tmp_path / 'a_file').write_text('')
-    proc = subprocess.run(
-        [sys.executable, 'tools/benchmark.py', CONFIG, '--json',
-         str(tmp_path / 'a_file' / 'figures.json')],
-        cwd=REPO, text=True, capture_output=True, timeout=120)
+    proc = run_python(
+        ['tools/benchmark.py', CONFIG, '--json',
+         str(tmp_path / 'a_file' / 'figures.json')], timeout=120)
     assert proc.returncode == 1
     assert proc.stderr == (
         f'error: cannot write the folder of --json {tmp_path}/a_file: it is '

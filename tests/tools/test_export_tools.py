@@ -4,7 +4,6 @@ unlabelled images with tools/infer.py, with either backend."""
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,6 +15,7 @@ from mmengine.runner import save_checkpoint
 from segkit.apis import init_model
 from segkit.datasets.rle import read_rle_csv, rle_decode
 from tiny_models import tiny_options
+from tool_process import run_python
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
@@ -23,8 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run(tool: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, f'tools/{tool}', *args], cwd=REPO,
-                          text=True, capture_output=True, timeout=600)
+    proc = run_python([f'tools/{tool}', *args])
     if ok:
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return proc

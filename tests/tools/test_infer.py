@@ -2,7 +2,6 @@
 given as a folder, a glob and a file, one mask per image per format."""
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,6 +12,7 @@ from mmengine.runner import save_checkpoint
 
 from segkit.apis import inference, init_model
 from segkit.apis.onnx_model import onnxruntime_is_faster
+from tool_process import run_python
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
@@ -49,9 +49,8 @@ def infer(*args: str, backend: str = 'pytorch'
           ) -> subprocess.CompletedProcess:
     """tools/infer.py, on PyTorch unless told: ``auto`` chooses by the CPU
     (test_auto_backend_runs_onnxruntime_where_it_is_faster)."""
-    return subprocess.run(
-        [sys.executable, 'tools/infer.py', *args, '--backend', backend],
-        cwd=REPO, text=True, capture_output=True, timeout=300)
+    return run_python(
+        ['tools/infer.py', *args, '--backend', backend], timeout=300)
 
 
 @pytest.mark.parametrize('fmt', ['index', 'color', 'overlay'])

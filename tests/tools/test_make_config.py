@@ -5,7 +5,6 @@ and a written config trains."""
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -21,6 +20,7 @@ from segkit.datasets.transforms import LoadSegMap
 from segkit.models.backbones.named_weights import NamedWeights
 from segkit.registry import DATASETS
 from segkit.utils import DataError, MissingPathError
+from tool_process import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -328,9 +328,7 @@ def test_an_existing_config_is_kept_without_force(tmp_path, isbi_root):
 
 
 def run_make_config(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, 'tools/make_config.py', *args],
-                          cwd=REPO, text=True, capture_output=True,
-                          timeout=300)
+    return run_python(['tools/make_config.py', *args], timeout=300)
 
 
 def isbi_folder(root: Path, isbi_root: Path, masks: bool = True) -> Path:
@@ -421,16 +419,13 @@ def test_the_guides_commands_train_on_0_255_masks(tmp_path, carvana_root):
               if line.startswith('python tools/make_config.py ')]
     [train] = [line for line in block.splitlines()
                if line.startswith('python tools/train.py ')]
-    made = subprocess.run(
-        [sys.executable, *make.split()[1:]], cwd=checkout, text=True,
-        capture_output=True, timeout=300)
+    made = run_python(make.split()[1:], cwd=checkout, timeout=300)
     assert made.returncode == 0, made.stderr
     assert made.stdout.splitlines()[-1] == f'train it: {train}'
     config = (checkout / 'configs' / 'my_data.py').read_text()
     assert 'label_map={0: 0, 255: 1}' in config
-    proc = subprocess.run(
-        [sys.executable, *train.split()[1:], '--cfg-options', *TINY],
-        cwd=checkout, text=True, capture_output=True, timeout=600)
+    proc = run_python([*train.split()[1:], '--cfg-options', *TINY],
+                      cwd=checkout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = next(checkout.glob('work_dirs/my_data/2*/2*.log')).read_text()
     assert re.search(r'data check: 6 train and 2 val masks read in '

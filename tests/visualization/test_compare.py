@@ -1,8 +1,6 @@
 """Comparing runs: the table holds each run's final and best scores, the
 curves overlay the runs, and a folder without scalars is named."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,8 +8,7 @@ import pytest
 from segkit.visualization.compare import (compare_runs, find_run,
                                           format_table, load_runs,
                                           overlay_curves)
-
-REPO = Path(__file__).resolve().parents[2]
+from tool_process import run_python
 
 
 def _run(work_dir: Path, stamp: str, miou: list, losses: list) -> Path:
@@ -61,15 +58,13 @@ def test_a_folder_without_scalars_is_named(tmp_path):
 def test_tool_prints_the_table(tmp_path):
     _run(tmp_path / 'a', '20260101_000000', [0.1, 0.2], [2.0, 1.0])
     _run(tmp_path / 'b', '20260101_000000', [0.3], [1.0])
-    proc = subprocess.run(
-        [sys.executable, 'tools/compare_runs.py', str(tmp_path / 'a'),
-         str(tmp_path / 'b'), '--out-dir', str(tmp_path / 'out')],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = run_python(
+        ['tools/compare_runs.py', str(tmp_path / 'a'), str(tmp_path / 'b'),
+         '--out-dir', str(tmp_path / 'out')], timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert 'b    0.3000 (0.3000 @ 10)' in proc.stdout
-    missing = subprocess.run(
-        [sys.executable, 'tools/compare_runs.py', str(tmp_path / 'none')],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+    missing = run_python(
+        ['tools/compare_runs.py', str(tmp_path / 'none')], timeout=120)
     assert missing.returncode == 1
     assert missing.stderr.startswith('error: ') and 'Traceback' not in \
         missing.stderr

@@ -4,11 +4,10 @@ they hold is read back and compared with MMEngine's own scalars.json."""
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tool_process import run_python
 from wandb_records import wandb_history
 
 pytestmark = pytest.mark.slow  # a real training run in a subprocess
@@ -43,8 +42,8 @@ def tracked_run(tmp_path_factory, camvid_sample_root):
     config.write_text(TRACKED_CONFIG.format(
         base=REPO / 'configs' / 'unet_camvid_quick.py', root=root))
     env = dict(os.environ, WANDB_MODE='offline', WANDB_SILENT='true')
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', str(config), '--work-dir',
+    proc = run_python(
+        ['tools/train.py', str(config), '--work-dir',
          str(root / 'work'), '--cfg-options',
          f'data_root={camvid_sample_root}', 'train_cfg.max_iters=4',
          'train_cfg.val_interval=2', 'default_hooks.logger.interval=1',
@@ -52,8 +51,7 @@ def tracked_run(tmp_path_factory, camvid_sample_root):
          'val_dataloader.num_workers=1',
          # a tiny U-Net: the trackers log the same scalars and panels
          'model.backbone.base_channels=4', 'model.backbone.depth=3',
-         'model.data_preprocessor.size_divisor=8'],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+         'model.data_preprocessor.size_divisor=8'], env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run_dir, ) = (root / 'work').glob('*/vis_data/scalars.json')
     lines = [json.loads(line) for line in run_dir.read_text().splitlines()]
