@@ -12,6 +12,7 @@ iteration."""
 import argparse
 import ast
 import importlib.util
+import os
 import re
 import shlex
 import subprocess
@@ -26,6 +27,7 @@ import pytest
 
 from segkit.apis import load_config
 from segkit.registry import MODELS
+from tool_process import run_python
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / 'README.md'] + sorted((REPO / 'docs' / 'guides').glob('*.md'))
@@ -337,12 +339,11 @@ def test_readme_own_data_config_trains_one_iteration(tmp_path):
     config.write_text(block.replace(
         "_base_ = ['unet_effl0_carvana_quick.py']",
         f"_base_ = [{str(REPO / 'configs/unet_effl0_carvana_quick.py')!r}]"))
-    proc = subprocess.run(
-        [sys.executable, str(REPO / 'tools' / 'train.py'), str(config),
-         '--work-dir', str(tmp_path / 'work'), '--cfg-options',
-         'train_cfg.max_iters=1', 'optim_wrapper.precision=fp32'],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**__import__('os').environ, 'PYTHONPATH': str(REPO)})
+    proc = run_python(
+        [REPO / 'tools' / 'train.py', config, '--work-dir', tmp_path / 'work',
+         '--cfg-options', 'train_cfg.max_iters=1',
+         'optim_wrapper.precision=fp32'], cwd=tmp_path, timeout=300,
+        env={**os.environ, 'PYTHONPATH': str(REPO)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert list((tmp_path / 'work').glob('*/report.html'))
 
@@ -353,10 +354,10 @@ def test_make_config_command_writes_a_config_that_loads(tmp_path):
     folder of images and 0/255 masks writes a config that loads."""
     folder = _own_data_folder(tmp_path)
     out = tmp_path / 'configs' / 'my_data.py'
-    proc = subprocess.run(
-        [sys.executable, str(REPO / 'tools' / 'make_config.py'), str(folder),
-         '--out', str(out)], capture_output=True, text=True, timeout=120,
-        env={**__import__('os').environ, 'PYTHONPATH': str(REPO)})
+    proc = run_python(
+        [REPO / 'tools' / 'make_config.py', folder, '--out', out],
+        cwd=Path.cwd(), timeout=120,
+        env={**os.environ, 'PYTHONPATH': str(REPO)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'train it: python tools/train.py' in proc.stdout
     cfg = load_config(str(out))

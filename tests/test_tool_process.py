@@ -98,11 +98,23 @@ def test_a_run_past_its_timeout_is_killed(tmp_path):
     assert run_python(['-c', 'print(1)'], tmp_path).stdout == '1\n'
 
 
-def test_interpreter_options_or_thread_counts_run_a_real_python(tmp_path):
+def test_interpreter_options_run_a_real_python(tmp_path):
     code = 'import os, sys; print(os.getppid(), sys.flags.optimize)'
-    proc = run_python(['-O', '-c', code], tmp_path)
-    parent, optimize = proc.stdout.split()
+    parent, optimize = run_python(['-O', '-c', code], tmp_path).stdout.split()
     assert int(parent) == os.getpid() and optimize == '1'
-    proc = run_python(['-c', code], tmp_path, env=dict(
-        os.environ, OMP_NUM_THREADS='7'))
-    assert int(proc.stdout.split()[0]) == os.getpid()
+
+
+def test_a_run_sees_the_import_time_variables_it_is_given(tmp_path):
+    """Thread counts and PYTHONPATH are read when torch and segkit load:
+    a run with others than the last is forked from a server of its own."""
+    (tmp_path / 'elsewhere').mkdir()
+    (tmp_path / 'elsewhere' / 'only_here.py').write_text('NAME = "found"')
+    code = ('import os, torch, only_here; '
+            'print(torch.get_num_threads(), only_here.NAME, os.getppid())')
+    threads = '2' if os.environ.get('OMP_NUM_THREADS') == '1' else '1'
+    env = dict(OMP_NUM_THREADS=threads,
+               PYTHONPATH=str(tmp_path / 'elsewhere'))
+    real, forked = both(['-c', code], tmp_path, **env)
+    assert forked.stdout.split()[:2] == real.stdout.split()[:2]
+    assert real.stdout.split()[1] == 'found'
+    assert int(forked.stdout.split()[2]) != os.getpid()  # not a subprocess

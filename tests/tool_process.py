@@ -11,10 +11,10 @@ then runs the tool as ``python`` would: ``sys.argv``, ``sys.path[0]``,
 ``__main__``, ``sys.excepthook`` on an uncaught exception, non-daemon
 threads joined and ``atexit`` run before it exits, fresh random seeds.
 
-Where a fork could differ from a new interpreter, the call is a real
-``subprocess.run``: interpreter options, a change to a variable that is
-read at import (``PYTHONPATH`` to a clone's own segkit, thread counts),
-or ``SEGKIT_TEST_FORK=0`` in the environment.
+The variables read at import (``PYTHONPATH``, e.g. to a clone's own
+segkit; thread counts) are the server's: each set of them gets a server
+of its own. A call with interpreter options, or with
+``SEGKIT_TEST_FORK=0`` in its environment, is a real ``subprocess.run``.
 """
 import atexit
 import importlib
@@ -30,7 +30,7 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 # What the tools import before they read their arguments.
@@ -42,7 +42,7 @@ PRELOAD = ('numpy', 'cv2', 'PIL.Image', 'torch', 'mmengine.runner',
 # (Not TORCHINDUCTOR_*: torch.compile sets its cache dir in os.environ
 # when it first compiles, and reads it then.)
 IMPORT_TIME_ENV = ('PYTHON', 'OMP_', 'MKL_', 'KMP_', 'OPENBLAS_', 'TORCH_',
-                   'LD_')
+                   'LD_', 'MPL', 'HOME')
 
 
 def run_python(args: Sequence[str], cwd: Optional[Path] = None,
@@ -60,29 +60,24 @@ def run_python(args: Sequence[str], cwd: Optional[Path] = None,
     env = dict(os.environ if env is None else env)
     cwd = str(cwd or REPO)
     options = args[0].startswith('-') and args[0] not in ('-c', '-m')
-    if env.get('SEGKIT_TEST_FORK') != '0' and not options:
-        server = _server()
-        if _import_time_env(env) == server.import_time_env:
-            return server.run(args, cwd, env, timeout)
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def _import_time_env(env: Dict[str, str]) -> Dict[str, str]:
-    return {key: value for key, value in env.items()
-            if key.startswith(IMPORT_TIME_ENV)}
+    forked = env.get('SEGKIT_TEST_FORK') != '0' and not options
+    server = _server(env) if forked else None
+    if server is None or not server.ready:
+        return subprocess.run([sys.executable, *args], cwd=cwd, env=env,
+                              capture_output=True, text=True,
+                              timeout=timeout)
+    return server.run(args, cwd, env, timeout)
 
 
 class _Server:
     """The client side: one request at a time, over the server's pipes."""
 
-    def __init__(self) -> None:
-        self.import_time_env = _import_time_env(os.environ)
+    def __init__(self, env: Dict[str, str]) -> None:
         self.process = subprocess.Popen(
             [sys.executable, __file__], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, bufsize=0, cwd=REPO)
-        if self._line(None) != 'ready':
-            raise RuntimeError('the tool process server did not start')
+            stdout=subprocess.PIPE, bufsize=0, cwd=REPO, env=env)
+        # False where the imports fail: then so does python, in its way.
+        self.ready = self._line(None) == 'ready'
         atexit.register(self.process.stdin.close)
 
     def _line(self, timeout: Optional[float]) -> Optional[str]:
@@ -117,14 +112,16 @@ class _Server:
                 err.read_text())
 
 
-_SERVER: Optional[_Server] = None
+_SERVERS: Dict[FrozenSet[Tuple[str, str]], _Server] = {}
 
 
-def _server() -> _Server:
-    global _SERVER
-    if _SERVER is None or _SERVER.process.poll() is not None:
-        _SERVER = _Server()
-    return _SERVER
+def _server(env: Dict[str, str]) -> _Server:
+    """The running server whose import-time variables are ``env``'s."""
+    key = frozenset((name, value) for name, value in env.items()
+                    if name.startswith(IMPORT_TIME_ENV))
+    if key not in _SERVERS or _SERVERS[key].process.poll() is not None:
+        _SERVERS[key] = _Server(env)
+    return _SERVERS[key]
 
 
 def _serve() -> None:
@@ -133,8 +130,12 @@ def _serve() -> None:
     replies = os.fdopen(os.dup(1), 'w')
     os.dup2(2, 1)  # whatever an import prints stays off the replies
     with warnings.catch_warnings(record=True) as import_warnings:
-        for module in PRELOAD:
-            importlib.import_module(module)
+        try:
+            for module in PRELOAD:
+                importlib.import_module(module)
+        except Exception:  # e.g. a clone's broken segkit
+            replies.write('failed\n')
+            return
     replies.write('ready\n')
     replies.flush()
     for line in sys.stdin:

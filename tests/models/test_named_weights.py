@@ -3,8 +3,6 @@ keys renamed to timm's, checked against the reference implementation
 (``efficientnet-lite-pytorch``, a test dependency only) and on real
 CamVid frames."""
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,6 +18,7 @@ from segkit.models.backbones.pretrained import (adapt_input_conv,
                                                 read_weights, remap_keys)
 from segkit.registry import MODELS
 from segkit.utils import ConfigValueError, MissingPathError
+from tool_process import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = sorted(NAMED_WEIGHTS)
@@ -212,11 +211,9 @@ def test_weights_for_another_architecture_are_refused_by_name():
 @pytest.mark.slow
 def test_analyze_model_names_the_weights_or_the_missing_wheel(tmp_path):
     def analyze(**env):
-        return subprocess.run(
-            [sys.executable, 'tools/analyze_model.py',
-             'configs/unet_effl0_camvid_quick.py', '--shape', '64', '64'],
-            cwd=REPO, text=True, capture_output=True,
-            env=dict(env, PATH='/usr/bin:/bin'))
+        return run_python(
+            ['tools/analyze_model.py', 'configs/unet_effl0_camvid_quick.py',
+             '--shape', '64', '64'], env=dict(env, PATH='/usr/bin:/bin'))
 
     done = analyze()
     assert done.returncode == 0, done.stderr

@@ -18,6 +18,7 @@ import torch
 from mmengine.config import Config
 
 from segkit.apis import init_model
+from tool_process import run_python
 
 pytestmark = pytest.mark.slow
 
@@ -59,9 +60,7 @@ def environment(clone: Path, **extra: str) -> Dict[str, str]:
 
 
 def run(clone: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=clone, text=True,
-                          capture_output=True, timeout=600,
-                          env=environment(clone, **env))
+    return run_python(args, cwd=clone, env=environment(clone, **env))
 
 
 def ok(proc: subprocess.CompletedProcess) -> str:
