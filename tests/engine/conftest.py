@@ -62,13 +62,16 @@ def build_runner(work_dir: Path, **overrides) -> Runner:
     loader = dict(
         dataset=TinySegDataset(),
         batch_size=2,
-        sampler=dict(type='DefaultSampler', shuffle=True),
+        sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'))
     cfg = dict(
         model=TinySegModel(),
         work_dir=str(work_dir),
         experiment_name=f'test-{uuid.uuid4().hex}',  # fresh MessageHub
-        train_dataloader=loader,
+        # As segkit's configs: MMEngine's loop sleeps 2 s each time it
+        # restarts a finite sampler (here every 2 iterations).
+        train_dataloader=dict(
+            loader, sampler=dict(type='InfiniteSampler', shuffle=True)),
         val_dataloader=loader,
         val_evaluator=[PixelAccuracy()],
         train_cfg=dict(by_epoch=False, max_iters=4, val_interval=2),
