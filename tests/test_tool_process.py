@@ -1,11 +1,13 @@
 """tests/tool_process.py's forked tool runs behave as ``python`` runs:
 each case runs the same script both ways and compares what came back."""
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
-from tool_process import run_python
+from tool_process import run_python, start_python
 
 PROBE = '''
 import atexit, os, random, sys, threading, time
@@ -118,3 +120,38 @@ def test_a_run_sees_the_import_time_variables_it_is_given(tmp_path):
     assert forked.stdout.split()[:2] == real.stdout.split()[:2]
     assert real.stdout.split()[1] == 'found'
     assert int(forked.stdout.split()[2]) != os.getpid()  # not a subprocess
+
+
+def test_a_started_run_is_polled_waited_for_and_signalled_as_popen(tmp_path):
+    """What the preemption tests do with a training run: poll it, send
+    its process group a signal, wait for its status."""
+    (tmp_path / 'child.py').write_text(
+        'import subprocess, sys, time\n'
+        'print("started", flush=True)\n'
+        'subprocess.Popen([sys.executable, "-c", "import time; '
+        'time.sleep(60)"])\n'  # a grandchild, as DataLoader workers are
+        'time.sleep(60)\n')
+    for fork in ('0', '1'):
+        out = tmp_path / f'out{fork}.txt'
+        process = start_python(
+            [tmp_path / 'child.py'], out, cwd=tmp_path, new_session=True,
+            env=dict(os.environ, SEGKIT_TEST_FORK=fork))
+        while 'started' not in out.read_text():
+            assert process.poll() is None
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(0.1)
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(30) == -signal.SIGTERM == process.poll()
+        assert group_ends(process.pid)  # the grandchild too
+
+
+def group_ends(group: int, seconds: float = 10) -> bool:
+    """Whether process group ``group`` is gone within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False

@@ -3,7 +3,8 @@ with segkit's imports already done.
 
 Each tool run in a new interpreter spends ~3.5 s of CPU importing torch,
 MMEngine and segkit before it reads its first argument, and the suite
-starts about a hundred of them. :func:`run_python` asks a server, started
+starts about a hundred of them. :func:`run_python` (``subprocess.run``)
+and :func:`start_python` (``subprocess.Popen``) ask a server, started
 once per test process, to fork a child instead: the child is a new
 process (own pid, cwd, environment, file descriptors, exit status,
 signals) that has the imports, and nothing else, of its parent. A child
@@ -14,7 +15,7 @@ threads joined and ``atexit`` run before it exits, fresh random seeds.
 The variables read at import (``PYTHONPATH``, e.g. to a clone's own
 segkit; thread counts) are the server's: each set of them gets a server
 of its own. A call with interpreter options, or with
-``SEGKIT_TEST_FORK=0`` in its environment, is a real ``subprocess.run``.
+``SEGKIT_TEST_FORK=0`` in its environment, starts a real ``python``.
 """
 import atexit
 import importlib
@@ -28,9 +29,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 # What the tools import before they read their arguments.
@@ -56,21 +58,55 @@ def run_python(args: Sequence[str], cwd: Optional[Path] = None,
         subprocess.TimeoutExpired: the run took over ``timeout`` seconds
             (the child is killed first).
     """
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder, 'stdout'), Path(folder, 'stderr')
+        process = start_python(args, out, err, cwd, env)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired as expired:
+            process.kill()
+            process.wait()
+            expired.output, expired.stderr = out.read_text(), err.read_text()
+            raise
+        return subprocess.CompletedProcess(
+            process.args, process.returncode, out.read_text(),
+            err.read_text())
+
+
+def start_python(args: Sequence[str], stdout: Path,
+                 stderr: Optional[Path] = None, cwd: Optional[Path] = None,
+                 env: Optional[Dict[str, str]] = None,
+                 new_session: bool = False) -> Any:
+    """``subprocess.Popen([sys.executable, *args], ...)`` with its output
+    written to the file ``stdout`` (and ``stderr``; None: to ``stdout``
+    too), in a forked child where that is the same: an object with the
+    ``args``, ``pid``, ``returncode``, ``poll``, ``wait`` and ``kill`` of
+    a ``Popen``. ``new_session``: the child leads a process group of its
+    own (``start_new_session``), which ``os.killpg(pid, ...)`` reaches
+    whole.
+    """
     args = [str(arg) for arg in args]
     env = dict(os.environ if env is None else env)
     cwd = str(cwd or REPO)
     options = args[0].startswith('-') and args[0] not in ('-c', '-m')
     forked = env.get('SEGKIT_TEST_FORK') != '0' and not options
     server = _server(env) if forked else None
-    if server is None or not server.ready:
-        return subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                              capture_output=True, text=True,
-                              timeout=timeout)
-    return server.run(args, cwd, env, timeout)
+    if server is not None and server.ready:
+        for path in filter(None, (stdout, stderr)):  # as Popen's open does
+            Path(path).write_text('')
+        return server.start(dict(
+            args=args, cwd=cwd, env=env, stdout=str(stdout),
+            stderr=str(stderr) if stderr else None, new_session=new_session))
+    with open(stdout, 'w') as out, open(stderr or os.devnull, 'w') as err:
+        return subprocess.Popen(
+            [sys.executable, *args], cwd=cwd, env=env, stdout=out,
+            stderr=err if stderr else subprocess.STDOUT,
+            start_new_session=new_session)
 
 
 class _Server:
-    """The client side: one request at a time, over the server's pipes."""
+    """The client side of a server's pipes: requests out; ``pid N`` after
+    each, ``exit N STATUS`` when a child ends, back."""
 
     def __init__(self, env: Dict[str, str]) -> None:
         self.process = subprocess.Popen(
@@ -78,6 +114,7 @@ class _Server:
             stdout=subprocess.PIPE, bufsize=0, cwd=REPO, env=env)
         # False where the imports fail: then so does python, in its way.
         self.ready = self._line(None) == 'ready'
+        self.exits: Dict[int, int] = {}
         atexit.register(self.process.stdin.close)
 
     def _line(self, timeout: Optional[float]) -> Optional[str]:
@@ -92,24 +129,55 @@ class _Server:
             raise RuntimeError('the tool process server exited')
         return line.decode().strip()
 
-    def run(self, args: List[str], cwd: str, env: Dict[str, str],
-            timeout: float) -> subprocess.CompletedProcess:
-        with tempfile.TemporaryDirectory() as folder:
-            out, err = Path(folder, 'stdout'), Path(folder, 'stderr')
-            request = dict(args=args, cwd=cwd, env=env, stdout=str(out),
-                           stderr=str(err))
-            self.process.stdin.write(json.dumps(request).encode() + b'\n')
-            pid = int(self._line(None))
-            status = self._line(timeout)
-            if status is None:
-                os.kill(pid, signal.SIGKILL)
-                self._line(None)
-                raise subprocess.TimeoutExpired(
-                    [sys.executable, *args], timeout, out.read_text(),
-                    err.read_text())
-            return subprocess.CompletedProcess(
-                [sys.executable, *args], int(status), out.read_text(),
-                err.read_text())
+    def _record(self, line: str) -> None:
+        _, pid, status = line.split()
+        self.exits[int(pid)] = int(status)
+
+    def start(self, request: dict) -> '_Child':
+        self.process.stdin.write(json.dumps(request).encode() + b'\n')
+        while True:
+            line = self._line(None)
+            if line.startswith('pid '):
+                return _Child(self, [sys.executable, *request['args']],
+                              int(line.split()[1]))
+            self._record(line)
+
+    def exit_status(self, pid: int, timeout: Optional[float]
+                    ) -> Optional[int]:
+        """``pid``'s exit status, or None if it runs ``timeout`` seconds
+        more."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while pid not in self.exits:
+            line = self._line(None if deadline is None else
+                              deadline - time.monotonic())
+            if line is None:
+                return None
+            self._record(line)
+        return self.exits.pop(pid)
+
+
+class _Child:
+    """A forked run, as a ``subprocess.Popen`` shows it."""
+
+    def __init__(self, server: _Server, args: List[str], pid: int) -> None:
+        self.server, self.args, self.pid = server, args, pid
+        self.returncode: Optional[int] = None
+
+    def poll(self) -> Optional[int]:
+        if self.returncode is None:
+            self.returncode = self.server.exit_status(self.pid, 0)
+        return self.returncode
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        if self.returncode is None:
+            self.returncode = self.server.exit_status(self.pid, timeout)
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)
 
 
 _SERVERS: Dict[FrozenSet[Tuple[str, str]], _Server] = {}
@@ -125,9 +193,9 @@ def _server(env: Dict[str, str]) -> _Server:
 
 
 def _serve() -> None:
-    """The server: preload, then fork one child per request line and
-    answer with its pid, then with its exit status."""
-    replies = os.fdopen(os.dup(1), 'w')
+    """The server: preload, then fork a child per request line and answer
+    ``pid N``; answer ``exit N STATUS`` as each child ends."""
+    replies = os.fdopen(os.dup(1), 'w', buffering=1)
     os.dup2(2, 1)  # whatever an import prints stays off the replies
     with warnings.catch_warnings(record=True) as import_warnings:
         try:
@@ -136,21 +204,48 @@ def _serve() -> None:
         except Exception:  # e.g. a clone's broken segkit
             replies.write('failed\n')
             return
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the select
     replies.write('ready\n')
-    replies.flush()
-    for line in sys.stdin:
-        request = json.loads(line)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
+    pending = b''
+    while True:
+        readable, _, _ = select.select([0, wake_read], [], [])
+        if wake_read in readable:
+            os.read(wake_read, 4096)
+            _report_exits(replies)
+        if 0 not in readable:
+            continue
+        chunk = os.read(0, 1 << 16)
+        if not chunk:  # the client is gone
+            return
+        pending += chunk
+        while b'\n' in pending:
+            line, pending = pending.split(b'\n', 1)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                for fd in (wake_read, wake_write):
+                    os.close(fd)
+                replies.close()
+                _child(json.loads(line), import_warnings)
+            replies.write(f'pid {pid}\n')
+
+
+def _report_exits(replies) -> None:
+    """``exit N STATUS`` for each child that has ended."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:  # no children
+            return
         if pid == 0:
-            replies.close()
-            _child(request, import_warnings)
-        replies.write(f'{pid}\n')
-        replies.flush()
-        _, status = os.waitpid(pid, 0)
-        replies.write(f'{os.waitstatus_to_exitcode(status)}\n')
-        replies.flush()
+            return
+        replies.write(f'exit {pid} {os.waitstatus_to_exitcode(status)}\n')
 
 
 def _child(request: dict, import_warnings: list) -> None:
@@ -158,12 +253,15 @@ def _child(request: dict, import_warnings: list) -> None:
     returns."""
     code = 1
     try:
+        if request['new_session']:
+            os.setsid()
         os.chdir(request['cwd'])
         os.environ.clear()
         os.environ.update(request['env'])
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        os.dup2(os.open(request['stdout'], os.O_WRONLY | os.O_CREAT), 1)
-        os.dup2(os.open(request['stderr'], os.O_WRONLY | os.O_CREAT), 2)
+        os.dup2(os.open(request['stdout'], os.O_WRONLY), 1)
+        os.dup2(os.open(request['stderr'], os.O_WRONLY)
+                if request['stderr'] else 1, 2)
         sys.stdin = open(0, closefd=False)
         _reseed()
         for record in import_warnings:  # what these imports warn in python

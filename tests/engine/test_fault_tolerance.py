@@ -14,8 +14,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple
@@ -25,6 +23,7 @@ import torch
 
 from segkit.utils import fileio
 from segkit.engine.resume import checkpoint_damage, find_resume_checkpoint
+from tool_process import start_python
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
@@ -67,13 +66,10 @@ class Training:
         work_dir.mkdir(parents=True, exist_ok=True)
         self.log_dirs_before = set(work_dir.glob('2*'))
         self.out_path = work_dir.with_suffix('.out')
-        with open(self.out_path, 'w') as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, 'tools/train.py', CONFIG, '--work-dir',
-                 str(work_dir), *extra, '--cfg-options',
-                 f'data_root={REPO / "data" / "camvid_sample"}', *OPTIONS],
-                cwd=REPO, env=ENV, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+        self.proc = start_python(
+            ['tools/train.py', CONFIG, '--work-dir', work_dir, *extra,
+             '--cfg-options', f'data_root={REPO / "data" / "camvid_sample"}',
+             *OPTIONS], self.out_path, env=ENV, new_session=True)
 
     def output(self) -> str:
         """The console, then this run's log file: the environment, the

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from segkit.engine.hooks import (EXIT_PREEMPTED, PREEMPTED_MARKER_ENV,
                                  PreemptionHook, TrainingPreempted)
 from segkit.engine.resume import checkpoint_damage
 from segkit.utils import fileio
+from tool_process import start_python
 
 MAX_ITERS = 4
 
@@ -208,19 +208,18 @@ def test_validation_failing_on_one_rank_stops_every_rank(tmp_path):
         sock.bind(('127.0.0.1', 0))
         port = str(sock.getsockname()[1])
     script = str(Path(__file__).with_name('two_rank_validation.py'))
-    ranks = [subprocess.Popen(
-        [sys.executable, script, str(rank), port, str(tmp_path / 'work')],
-        env={**os.environ, 'OMP_NUM_THREADS': '1'}, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for rank in (0, 1)]
+    outputs = [tmp_path / f'rank{rank}.out' for rank in (0, 1)]
+    ranks = [start_python(
+        [script, rank, port, tmp_path / 'work'], outputs[rank],
+        env={**os.environ, 'OMP_NUM_THREADS': '1'}) for rank in (0, 1)]
     try:
-        outputs = [rank.communicate(timeout=120)[0] for rank in ranks]
+        codes = [rank.wait(timeout=120) for rank in ranks]
     except subprocess.TimeoutExpired:
         pytest.fail('the ranks wait in different collectives')
     finally:
         for rank in ranks:
             rank.kill()
-    assert [rank.returncode for rank in ranks] == [EXIT_PREEMPTED] * 2, \
-        outputs
+    assert codes == [EXIT_PREEMPTED] * 2, [o.read_text() for o in outputs]
     assert torch.load(tmp_path / 'work' / 'iter_2.pth')['meta']['iter'] == 2
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 
 import torch.distributed as torch_dist  # noqa: E402
 from conftest import build_runner  # noqa: E402  (tests/engine/conftest.py)
