@@ -1,5 +1,6 @@
 """tests/conftest.py skips ``@pytest.mark.cuda`` tests where torch sees no
-CUDA device, and only those, saying why; with a GPU it leaves them be."""
+CUDA device, and only those, saying why; with a GPU it leaves them be. It
+also runs the files with the most slow tests first."""
 import importlib.util
 from pathlib import Path
 
@@ -13,13 +14,15 @@ spec.loader.exec_module(root_conftest)
 
 
 class Item:
-    """The two methods of a collected test the hook uses."""
+    """What the hook uses of a collected test: its id and two methods."""
 
-    def __init__(self, cuda: bool) -> None:
-        self.cuda, self.added = cuda, []
+    def __init__(self, cuda: bool = False, slow: bool = False,
+                 nodeid: str = 'tests/test_x.py::test') -> None:
+        self.cuda, self.slow, self.nodeid, self.added = cuda, slow, nodeid, []
 
     def get_closest_marker(self, name: str):
-        return pytest.mark.cuda.mark if self.cuda and name == 'cuda' else None
+        marked = {'cuda': self.cuda, 'slow': self.slow}.get(name)
+        return getattr(pytest.mark, name).mark if marked else None
 
     def add_marker(self, marker) -> None:
         self.added.append(marker)
@@ -38,3 +41,14 @@ def test_cuda_tests_are_skipped_only_without_cuda(monkeypatch,
         [skip] = marked.added
         assert skip.mark.name == 'skip'
         assert skip.mark.kwargs == {'reason': 'needs a CUDA device'}
+
+
+def test_the_files_with_the_most_slow_tests_run_first():
+    quick = Item(nodeid='tests/a.py::quick')
+    one_slow = Item(slow=True, nodeid='tests/b.py::slow')
+    two_slow = [Item(slow=True, nodeid='tests/c.py::slow1'),
+                Item(nodeid='tests/c.py::quick'),
+                Item(slow=True, nodeid='tests/c.py::slow2')]
+    items = [quick, one_slow, *two_slow]
+    root_conftest.pytest_collection_modifyitems(None, items)
+    assert items == [*two_slow, one_slow, quick]
