@@ -32,7 +32,8 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import (Dict, FrozenSet, List, Optional, Sequence, Tuple,
+                    Union)
 
 REPO = Path(__file__).resolve().parents[1]
 # What the tools import before they read their arguments.
@@ -76,7 +77,8 @@ def run_python(args: Sequence[str], cwd: Optional[Path] = None,
 def start_python(args: Sequence[str], stdout: Path,
                  stderr: Optional[Path] = None, cwd: Optional[Path] = None,
                  env: Optional[Dict[str, str]] = None,
-                 new_session: bool = False) -> Any:
+                 new_session: bool = False
+                 ) -> Union[subprocess.Popen, '_Child']:
     """``subprocess.Popen([sys.executable, *args], ...)`` with its output
     written to the file ``stdout`` (and ``stderr``; None: to ``stdout``
     too), in a forked child where that is the same: an object with the
