@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import torch
 import torch.nn as nn
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
@@ -19,6 +20,7 @@ from .compile import compile_network
 from .hooks.preemption_hook import TrainingPreempted
 from .resume import (MODEL_IDENTITY_KEY, RUN_SHAPE_KEY, check_resume_model,
                      model_identity, resume_changes, run_shape)
+from .run_config import RunConfig
 from .run_facts import FACTS_KEY
 
 # What MMEngine writes into a run folder before the first iteration: the
@@ -84,11 +86,15 @@ class SegRunner(Runner):
       preprocessing recompile at every new crop shape; a part that fails
       to compile runs eager after one warning line
       (:func:`~segkit.engine.compile.compile_network`).
+    - **Config text.** The config is formatted once, not at each of the
+      half-dozen places a run writes it (:class:`RunConfig`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs['default_hooks'] = settle_log_interval(
             kwargs.get('default_hooks'), kwargs.get('train_cfg'))
+        if isinstance(kwargs.get('cfg'), Config):
+            kwargs['cfg'] = RunConfig.of(kwargs['cfg'])
         work_dir = kwargs.get('work_dir', args[1] if len(args) > 1 else None)
         self._created_work_dir: Optional[str] = (
             osp.abspath(work_dir)

@@ -1,6 +1,7 @@
 """SegRunner on a model small enough to train in a second: the console and
 the log file, the log interval of a short run, checkpoints that know their
 model, and what a failed start leaves behind."""
+import copy
 import json
 import re
 import uuid
@@ -369,3 +370,27 @@ def test_weights_follow_channels_last_batches_before_any_wrapper(
     assert all(p.is_contiguous(memory_format=torch.channels_last) ==
                channels_last or p.shape[-2:] == (1, 1)
                for p in convolutions)
+
+
+def test_a_run_formats_its_config_once_and_writes_mmengines_text(
+        tmp_path, monkeypatch):
+    import mmengine.config.config as mmengine_config
+    formatted = []
+
+    def format_code(text, **kwargs):
+        formatted.append(text)
+        return real_format_code(text, **kwargs)
+
+    real_format_code = mmengine_config.FormatCode
+    cfg = config(tmp_path / 'work')
+    expected = copy.deepcopy(cfg).pretty_text  # MMEngine's own, unpatched
+    monkeypatch.setattr(mmengine_config, 'FormatCode', format_code)
+    runner = RUNNERS.build(cfg)
+    runner.train()  # logs, dumps and checkpoints (two) the config
+    assert len(formatted) == 1
+    meta = torch.load(tmp_path / 'work' / 'iter_4.pth',
+                      weights_only=False)['meta']
+    assert meta['cfg'] == expected
+    runner.cfg.train_cfg.max_iters = 8  # a changed config is formatted again
+    assert 'max_iters=8' in runner.cfg.pretty_text and len(formatted) == 2
+    assert 'max_iters=8' in runner.cfg.pretty_text and len(formatted) == 2
