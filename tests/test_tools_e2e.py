@@ -22,7 +22,7 @@ from segkit.apis.cli import parse_override_value
 from segkit.datasets.rle import read_rle_csv, rle_decode
 from segkit.engine.optim import cpu_supports_bf16
 from segkit.registry import DATASETS
-from tool_process import run_python
+from tool_process import run_python, succeeded
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
@@ -38,9 +38,7 @@ SMALL_UNET = ['model.backbone.base_channels=4', 'model.backbone.depth=3',
 
 
 def run_tool(*args: str) -> str:
-    proc = run_python(args)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+    return succeeded(run_python(args))
 
 
 def run_log(work_dir: Path) -> str:

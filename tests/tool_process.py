@@ -74,6 +74,13 @@ def run_python(args: Sequence[str], cwd: Optional[Path] = None,
             err.read_text())
 
 
+def succeeded(proc: subprocess.CompletedProcess) -> str:
+    """``proc``'s stdout and stderr, after asserting that it exited 0 (the
+    ends of both outputs are the assertion's message)."""
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
 def start_python(args: Sequence[str], stdout: Path,
                  stderr: Optional[Path] = None, cwd: Optional[Path] = None,
                  env: Optional[Dict[str, str]] = None,

@@ -15,7 +15,7 @@ from mmengine.runner import save_checkpoint
 from segkit.apis import init_model
 from segkit.datasets.rle import read_rle_csv, rle_decode
 from tiny_models import tiny_options
-from tool_process import run_python
+from tool_process import run_python, succeeded
 
 pytestmark = pytest.mark.slow  # runs the real tools in subprocesses
 
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 def run(tool: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
     proc = run_python([f'tools/{tool}', *args])
     if ok:
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        succeeded(proc)
     return proc
 
 

@@ -18,7 +18,7 @@ import torch
 from mmengine.config import Config
 
 from segkit.apis import init_model
-from tool_process import run_python
+from tool_process import run_python, succeeded
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +63,6 @@ def run(clone: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return run_python(args, cwd=clone, env=environment(clone, **env))
 
 
-def ok(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
 def user_error(proc: subprocess.CompletedProcess) -> List[str]:
     """The lines of a user error: status 1, no traceback anywhere."""
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -100,7 +95,7 @@ def test_misspelt_key_is_refused_before_anything_is_built(clone):
 def test_readme_sliding_window_override_runs_inference(
         clone, camvid_checkpoint, tmp_path):
     image = 'data/camvid_sample/val/0016E5_07959.png'
-    ok(run(clone, 'tools/infer.py', 'configs/unet_camvid_quick.py',
+    succeeded(run(clone, 'tools/infer.py', 'configs/unet_camvid_quick.py',
            str(camvid_checkpoint), image, '--out-dir', str(tmp_path),
            '--cfg-options', 'model.test_cfg.mode=slide',
            'model.test_cfg.crop_size=128', 'model.test_cfg.stride=96',
@@ -112,7 +107,7 @@ def test_readme_held_out_sequence_command_scores_only_that_sequence(
         clone, tmp_path):
     # The names are quoted, as docs/guides/02-your-own-dataset.md writes
     # them: MMEngine alone would read 0016E5 as 1600000.0.
-    ok(run(
+    succeeded(run(
         clone, 'tools/train.py', 'configs/unet_camvid_quick.py', '--work-dir',
         str(tmp_path), '--cfg-options',
         "train_dataloader.dataset.sequences=['0006R0','0016E5']",
@@ -172,7 +167,7 @@ def carvana_run(clone, camvid_checkpoint, tmp_path_factory):
     options = ['--cfg-options', 'train_cfg.max_iters=2',
                'train_cfg.val_interval=2', *TINY, *FEW_VAL]
     refused = run(clone, *args, *options)
-    log = ok(run(clone, *args, '--no-strict', *options))
+    log = succeeded(run(clone, *args, '--no-strict', *options))
     return work_dir, refused, log
 
 
@@ -216,7 +211,7 @@ def test_test_tool_runs_flip_tta_with_a_whole_dict_override(
         clone, carvana_run):
     work_dir, _, _ = carvana_run
     out = work_dir / 'tta.json'
-    ok(run(clone, 'tools/test.py', 'configs/unet_carvana.py',
+    succeeded(run(clone, 'tools/test.py', 'configs/unet_carvana.py',
            str(work_dir / 'iter_2.pth'), '--tta', '--work-dir',
            str(work_dir / 'tta'), '--out', str(out), '--cfg-options',
            "model.test_cfg=dict(mode='slide',crop_size=256,stride=192)",
@@ -247,7 +242,7 @@ def test_quickstart_gives_its_overrides_to_testing_too(clone):
         env=environment(clone))
     # decoder_channels reached testing too, or the 8-channel checkpoint
     # would not fit the config's wider decoder
-    ok(proc)
+    succeeded(proc)
     metrics = (clone / 'work_dirs' / 'unet_effl0_camvid_quick' /
                'test_metrics.json')
     assert 0 <= json.loads(metrics.read_text())['mIoU'] <= 1
