@@ -6,9 +6,10 @@ with the data preprocessor in front and the class decision behind, plus a
 compares the file with PyTorch.
 """
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -123,6 +124,24 @@ def example_input(model: BaseSegmentor, options: ExportOptions) -> Tensor:
     return torch.randn(batch, 3, height, width, generator=generator)
 
 
+@contextmanager
+def out_of_place_activations(model: nn.Module) -> Iterator[None]:
+    """Modules with ``inplace=True`` (timm's and torchvision's ReLU,
+    ReLU6, Hardswish) run out of place while ``model`` is traced, and in
+    place again after: the graph is the same, and torch.export traces an
+    in-place op through a slower decomposition
+    (``docs/guides/07-inference-and-deployment.md``)."""
+    in_place = [module for module in model.modules()
+                if getattr(module, 'inplace', None) is True]
+    for module in in_place:
+        module.inplace = False
+    try:
+        yield
+    finally:
+        for module in in_place:
+            module.inplace = True
+
+
 def _dynamic_shapes(divisor: int, options: ExportOptions) -> Any:
     if not options.dynamic:
         return None
@@ -153,7 +172,7 @@ def export_onnx(model: BaseSegmentor, out_file: str,
     output_name = 'classes' if options.with_argmax else 'logits'
     channels = example.shape[-1 if options.with_preprocess else 1]
     with torch.inference_mode(False), torch.no_grad(), static_same_padding(
-            model, channels, graph.divisor):
+            model, channels, graph.divisor), out_of_place_activations(model):
         program = torch.onnx.export(
             graph, (example, ), dynamo=True, opset_version=options.opset,
             input_names=[input_name], output_names=[output_name],

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from segkit.apis import inference, init_model, load_config
-from segkit.apis.export import (ExportOptions, export_onnx, read_sidecar,
+from segkit.apis.export import (ExportOptions, export_onnx,
+                                out_of_place_activations, read_sidecar,
                                 sidecar, sidecar_path)
 from segkit.apis.export_check import MAX_LOGIT_DIFF, check_parity
 from segkit.apis.onnx_model import (init_onnx_model, onnx_model_config,
@@ -231,3 +232,26 @@ def test_a_runner_scores_an_export_with_the_weights_normalisation(
     for name in ('mean', 'std'):
         torch.testing.assert_close(getattr(onnx_model.data_preprocessor, name),
                                    getattr(model.data_preprocessor, name))
+
+
+def test_activations_run_out_of_place_while_traced_only(tmp_path):
+    """An export sees ``inplace=False`` (torch.export traces in-place ops
+    through a slower decomposition), and the model gets its flags back,
+    after a failed export too."""
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append((relu.inplace, hardswish.inplace))
+            return x
+
+    relu, hardswish = torch.nn.ReLU(inplace=True), torch.nn.Hardswish(True)
+    model = torch.nn.Sequential(relu, Probe(), hardswish,
+                                torch.nn.ReLU6(inplace=False))
+    with out_of_place_activations(model):
+        model(torch.zeros(1))
+    assert seen == [(False, False)]
+    assert relu.inplace and hardswish.inplace and not model[3].inplace
+    with pytest.raises(RuntimeError), out_of_place_activations(model):
+        raise RuntimeError('the export failed')
+    assert relu.inplace and hardswish.inplace
