@@ -36,11 +36,12 @@ from typing import (Dict, FrozenSet, List, Optional, Sequence, Tuple,
                     Union)
 
 REPO = Path(__file__).resolve().parents[1]
-# What the tools import before they read their arguments.
-PRELOAD = ('numpy', 'cv2', 'PIL.Image', 'torch', 'mmengine.runner',
-           'segkit.apis', 'segkit.engine', 'segkit.engine.hooks',
-           'segkit.models', 'segkit.datasets', 'segkit.evaluation',
-           'segkit.visualization')
+# What the tools import before they read their arguments, and torchvision,
+# which every Runner imports to log its version (1-2 s of each run).
+PRELOAD = ('numpy', 'cv2', 'PIL.Image', 'torch', 'torchvision',
+           'mmengine.runner', 'segkit.apis', 'segkit.engine',
+           'segkit.engine.hooks', 'segkit.models', 'segkit.datasets',
+           'segkit.evaluation', 'segkit.visualization')
 # Variables read when those modules load: a child sees the server's.
 # (Not TORCHINDUCTOR_*: torch.compile sets its cache dir in os.environ
 # when it first compiles, and reads it then.)
