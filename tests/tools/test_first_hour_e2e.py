@@ -96,10 +96,10 @@ def test_readme_sliding_window_override_runs_inference(
         clone, camvid_checkpoint, tmp_path):
     image = 'data/camvid_sample/val/0016E5_07959.png'
     succeeded(run(clone, 'tools/infer.py', 'configs/unet_camvid_quick.py',
-           str(camvid_checkpoint), image, '--out-dir', str(tmp_path),
-           '--cfg-options', 'model.test_cfg.mode=slide',
-           'model.test_cfg.crop_size=128', 'model.test_cfg.stride=96',
-           *TINY[:3]))
+                  str(camvid_checkpoint), image, '--out-dir', str(tmp_path),
+                  '--cfg-options', 'model.test_cfg.mode=slide',
+                  'model.test_cfg.crop_size=128', 'model.test_cfg.stride=96',
+                  *TINY[:3]))
     assert (tmp_path / '0016E5_07959.png').is_file()
 
 
@@ -212,10 +212,10 @@ def test_test_tool_runs_flip_tta_with_a_whole_dict_override(
     work_dir, _, _ = carvana_run
     out = work_dir / 'tta.json'
     succeeded(run(clone, 'tools/test.py', 'configs/unet_carvana.py',
-           str(work_dir / 'iter_2.pth'), '--tta', '--work-dir',
-           str(work_dir / 'tta'), '--out', str(out), '--cfg-options',
-           "model.test_cfg=dict(mode='slide',crop_size=256,stride=192)",
-           *TINY, *FEW_VAL))
+                  str(work_dir / 'iter_2.pth'), '--tta', '--work-dir',
+                  str(work_dir / 'tta'), '--out', str(out), '--cfg-options',
+                  "model.test_cfg=dict(mode='slide',crop_size=256,"
+                  "stride=192)", *TINY, *FEW_VAL))
     assert 0 <= json.loads(out.read_text())['Dice'] <= 1
     [config] = (work_dir / 'tta').glob('2*/vis_data/config.py')
     test_cfg = Config.fromfile(config).model.test_cfg
