@@ -32,9 +32,10 @@ class RunConfig(Config):
             unformatted = Config.pretty_text.fget(self)
         finally:
             super(Config, self).__setattr__('_format_python_code', formatting)
+        if not formatting:
+            return unformatted
         cached = self.__dict__.get('_formatted')
-        if cached is None or cached[0] != (unformatted, formatting):
-            cached = ((unformatted, formatting),
-                      Config.pretty_text.fget(self))
+        if cached is None or cached[0] != unformatted:
+            cached = (unformatted, Config.pretty_text.fget(self))
             super(Config, self).__setattr__('_formatted', cached)
         return cached[1]
