@@ -3,10 +3,12 @@ what happens to a sample that cannot be loaded."""
 import logging
 import os
 import os.path as osp
+import pickle
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Set,
                     Tuple, TypedDict, Union)
 
 import cv2
+import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
@@ -257,6 +259,23 @@ class BaseSegDataset(BaseDataset):
         info = self.loader_info()
         return [dict(img_path=img, seg_map_path=seg, seg_fields=[], **info)
                 for img, seg in self.split_pairs(self.find_pairs())]
+
+    def _serialize_data(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``data_list`` pickled into one byte array and its end offsets,
+        which the loader's worker processes share, as MMEngine does, but
+        without the full ``gc.collect()`` that follows it there: the infos
+        hold no reference cycles, so clearing the list frees them, and with
+        torch loaded that collection costs ~0.2 s per dataset built.
+
+        Returns:
+            Tuple[np.ndarray, np.ndarray]: The bytes, and each info's end
+            offset in them.
+        """
+        pickled = [np.frombuffer(pickle.dumps(info, protocol=4), np.uint8)
+                   for info in self.data_list]
+        self.data_list.clear()
+        ends = np.cumsum([len(data) for data in pickled], dtype=np.int64)
+        return np.concatenate(pickled), ends
 
     def prepare_data(self, idx: int) -> Any:
         """The pipeline's output for sample ``idx``; under ``'skip'``,

@@ -13,8 +13,7 @@ from segkit.registry import DATASETS
 
 ISBI = dict(data_prefix=dict(img_path='images', seg_map_path='labels'),
             label_map={255: 0, 0: 1},
-            metainfo=dict(classes=('cell', 'membrane')),
-            serialize_data=False)
+            metainfo=dict(classes=('cell', 'membrane')))
 PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadSegMap'),
             dict(type='PackSegInputs')]
 

@@ -66,7 +66,7 @@ def camvid_copy(root: Path, frames, camvid_sample_root) -> Callable:
         (root / 'val_labels' / f'{stem}_L.png').write_bytes(colour)
     return lambda **kw: CamVidDataset(
         root, data_prefix=dict(img_path='val', seg_map_path='val_labels'),
-        pipeline=PIPELINE, serialize_data=False, **kw)
+        pipeline=PIPELINE, **kw)
 
 
 def folder_copy(root: Path, frames, mask_format: str) -> Callable:
@@ -81,7 +81,7 @@ def folder_copy(root: Path, frames, mask_format: str) -> Callable:
         root, data_prefix=dict(img_path='images', seg_map_path='masks'),
         img_suffix='.jpg', seg_map_suffix='.' + mask_format,
         metainfo=dict(classes=tuple(f'c{i}' for i in range(11))),
-        pipeline=PIPELINE, serialize_data=False, **kw)
+        pipeline=PIPELINE, **kw)
 
 
 # --- the cases: each breaks sample BAD and says what the error must say ----
