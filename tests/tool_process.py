@@ -18,6 +18,7 @@ of its own. A call with interpreter options, or with
 ``SEGKIT_TEST_FORK=0`` in its environment, starts a real ``python``.
 """
 import atexit
+import gc
 import importlib
 import json
 import os
@@ -214,6 +215,9 @@ def _serve() -> None:
         except Exception:  # e.g. a clone's broken segkit
             replies.write('failed\n')
             return
+    # What the preload made is never collected: the children skip it in
+    # every full collection, and leave its pages shared, not copied.
+    gc.freeze()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)

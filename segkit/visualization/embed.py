@@ -11,6 +11,9 @@ import numpy as np
 #: shrinks from 1920 to 960 pixels wide, ~100 kB.
 THUMBNAIL_SIDE = 960
 JPEG_QUALITY = 88
+#: zlib's default level: within 1 % of level 9's size on panels, in a third
+#: of its time (~30 ms a panel instead of ~110 ms).
+PNG_COMPRESSION = 6
 
 
 def data_uri(content: bytes, mime: str) -> str:
@@ -45,7 +48,7 @@ def thumbnail(path: Path, side: int = THUMBNAIL_SIDE) -> Tuple[str, Tuple[
         height = max(1, round(height * scale))
         image = cv2.resize(image, (width, height),
                            interpolation=cv2.INTER_AREA)
-    png = _encode(image, '.png', cv2.IMWRITE_PNG_COMPRESSION, 9)
+    png = _encode(image, '.png', cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION)
     jpeg = _encode(image, '.jpg', cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY)
     uri = (data_uri(png, 'image/png') if len(png) <= len(jpeg) else
            data_uri(jpeg, 'image/jpeg'))
