@@ -84,6 +84,10 @@ def test_json_has_every_figure(benchmark):
     assert result['infer']['batch_n']['batch_size'] == 2
     assert result['train']['batch_size'] == result['data']['batch_size'] == 2
     assert result['machine']['threads'] >= 1
+    # 2 x 3x3 x 256 x 256 multiply-adds per pixel of a batch of 2 on a CPU
+    assert result['peak']['conv'].endswith('batch 2, channels_last, forward')
+    assert result['peak']['gflop_per_call'] == pytest.approx(
+        2 * 9 * 256 * 256 * 64 * 64 * 2 / 1e9)
 
 
 def test_rates_are_positive_medians_of_the_repeats(benchmark):
