@@ -224,7 +224,7 @@ def test_a_runner_scores_an_export_with_the_weights_normalisation(
     # leaves out mean and std, to the ONNX model, as MMEngine's Runner does:
     # built without the ImageNet weights' own (127.5), the EfficientNet-Lite
     # U-Net scored 0.23 mIoU as ONNX against 0.40 as PyTorch.
-    config = 'unet_effl0_camvid.py'  # exported once for the module
+    config = 'fpn_effl0_camvid.py'  # a Lite0 network exported once above
     model, path = dynamic_export(config)
     cfg = load_config(str(REPO / 'configs' / config), tiny_options(config))
     onnx_model = MODELS.build(dict(onnx_model_config(cfg, str(path)),
