@@ -5,9 +5,12 @@ MLflow accepts and histograms for TensorBoard and W&B.
 ...)`` in a segkit config builds these classes (segkit's registry is
 searched first); everything else is MMEngine's.
 """
+import functools
+import os
 from typing import Any, Mapping
 
 import numpy as np
+from mmengine.config import Config
 from mmengine.visualization import BaseVisBackend
 from mmengine.visualization import MLflowVisBackend as MMEngineMLflow
 from mmengine.visualization import TensorboardVisBackend
@@ -22,16 +25,54 @@ from segkit.utils.extras import check_extra
 HISTOGRAM_BACKENDS = (TensorboardVisBackend, MMEngineWandb)
 
 
+#: Folders of the run's starting folder whose ``.py`` files are not the
+#: project's code: W&B's own and segkit's run folders (hidden folders, such
+#: as ``.venv`` and ``.git``, and virtual environments are left out too).
+NOT_CODE_FOLDERS = ('wandb', 'work_dirs')
+
+
+@functools.lru_cache(maxsize=None)
+def _is_virtualenv(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, 'pyvenv.cfg'))
+
+
+def not_project_code(path: str, root: str) -> bool:
+    """Whether W&B's code artifact leaves out ``path`` (a file under
+    ``root``): it lies in a hidden folder, a virtual environment or one of
+    :data:`NOT_CODE_FOLDERS`."""
+    folder = root
+    for part in os.path.relpath(path, root).split(os.sep)[:-1]:
+        folder = os.path.join(folder, part)
+        if part.startswith('.') or part in NOT_CODE_FOLDERS or \
+                _is_virtualenv(folder):
+            return True
+    return False
+
+
 @VISBACKENDS.register_module()
 class WandbVisBackend(MMEngineWandb):
     """:class:`mmengine.visualization.WandbVisBackend`, refused when the
     Runner builds it if wandb is not installed (MMEngine would fail at the
-    first log line, after the model and data were set up). Arguments as
-    MMEngine's."""
+    first log line, after the model and data were set up), whose code
+    artifact holds the project's code only. Arguments as MMEngine's.
+
+    MMEngine logs every ``.py`` file under the folder the run started in:
+    with the ``.venv`` that ``tools/setup_env.sh`` makes in the checkout,
+    some 15,000 files of installed packages, copied into each run (20 s).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         check_extra('wandb', 'WandbVisBackend')
         super().__init__(*args, **kwargs)
+
+    @force_init_env
+    def add_config(self, config: Config, **kwargs: Any) -> None:
+        """Record ``config`` as MMEngine does, and the code under the
+        current folder less what :func:`not_project_code` leaves out."""
+        self._wandb.config.update(config.to_dict(), allow_val_change=(
+            self._init_kwargs.get('allow_val_change', False)))
+        self._wandb.run.log_code(name=self._log_code_name,
+                                 exclude_fn=not_project_code)
 
 
 @VISBACKENDS.register_module()

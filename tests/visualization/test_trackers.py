@@ -1,6 +1,7 @@
-"""Experiment trackers as docs/guides/05-training.md configures them, for real: one short
-training run logs to W&B (offline) and to MLflow (a sqlite store), and what
-they hold is read back and compared with MMEngine's own scalars.json."""
+"""Experiment trackers as docs/guides/05-training.md configures them, for
+real: one short training run logs to W&B (offline) and to MLflow (a sqlite
+store), and what they hold is read back and compared with MMEngine's own
+scalars.json and the checkout's code."""
 import json
 import os
 import re
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from tool_process import run_python
-from wandb_records import wandb_history
+from wandb_records import wandb_code_files, wandb_history
 
 pytestmark = pytest.mark.slow  # a real training run in a subprocess
 
@@ -72,6 +73,19 @@ def test_wandb_offline_run_holds_the_scalars_and_the_panels(tracked_run):
         '*.png'))
     assert len(panels) == 2 * 4  # 2 validations x the sample's 4 images
     assert panels[0].read_bytes()[:4] == b'\x89PNG'
+
+
+def test_wandb_code_artifact_holds_the_projects_code_only(tracked_run):
+    """The run started in the checkout, whose .venv holds thousands of
+    installed packages' .py files (MMEngine's backend logged them all)."""
+    _, vis_data, _ = tracked_run
+    (run, ) = (vis_data / 'wandb').glob('offline-run-*')
+    code = wandb_code_files(next(run.glob('*.wandb')))
+    assert {'tools/train.py', 'segkit/__init__.py',
+            'requirements.txt'} <= set(code)
+    assert not [path for path in code
+                if path.startswith(('.', 'work_dirs/'))], code
+    assert len(code) < 1000
 
 
 def test_mlflow_metrics_read_back_equal_scalars_json(tracked_run):
