@@ -2,8 +2,6 @@
 whole-image float logits (sliding windows, one row of windows at a time)."""
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -12,6 +10,7 @@ import pytest
 import torch
 
 from segkit.apis import inference, init_model
+from tool_process import run_python
 
 ISBI = str(Path(__file__).parents[2] / 'configs' / 'unet_isbi.py')
 
@@ -154,10 +153,8 @@ print(json.dumps(dict(first=first - before, growth=peak() - first)))
 def peak_rss(script: str, height: int, width: int, classes: int,
              test_cfg: dict, *extra: str) -> dict:
     """The JSON line ``script`` prints, run in its own process."""
-    run = subprocess.run(
-        [sys.executable, '-c', script, str(height), str(width),
-         str(classes), ISBI, json.dumps(test_cfg), *extra],
-        capture_output=True, text=True, timeout=120)
+    run = run_python(['-c', script, str(height), str(width), str(classes),
+                      ISBI, json.dumps(test_cfg), *extra], timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
