@@ -12,7 +12,6 @@ iteration."""
 import argparse
 import ast
 import importlib.util
-import os
 import re
 import shlex
 import subprocess
@@ -342,8 +341,7 @@ def test_readme_own_data_config_trains_one_iteration(tmp_path):
     proc = run_python(
         [REPO / 'tools' / 'train.py', config, '--work-dir', tmp_path / 'work',
          '--cfg-options', 'train_cfg.max_iters=1',
-         'optim_wrapper.precision=fp32'], cwd=tmp_path, timeout=300,
-        env={**os.environ, 'PYTHONPATH': str(REPO)})
+         'optim_wrapper.precision=fp32'], cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert list((tmp_path / 'work').glob('*/report.html'))
 
@@ -356,8 +354,7 @@ def test_make_config_command_writes_a_config_that_loads(tmp_path):
     out = tmp_path / 'configs' / 'my_data.py'
     proc = run_python(
         [REPO / 'tools' / 'make_config.py', folder, '--out', out],
-        cwd=Path.cwd(), timeout=120,
-        env={**os.environ, 'PYTHONPATH': str(REPO)})
+        cwd=Path.cwd(), timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'train it: python tools/train.py' in proc.stdout
     cfg = load_config(str(out))
