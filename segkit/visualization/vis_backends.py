@@ -5,7 +5,6 @@ MLflow accepts and histograms for TensorBoard and W&B.
 ...)`` in a segkit config builds these classes (segkit's registry is
 searched first); everything else is MMEngine's.
 """
-import functools
 import os
 from typing import Any, Mapping
 
@@ -31,11 +30,6 @@ HISTOGRAM_BACKENDS = (TensorboardVisBackend, MMEngineWandb)
 NOT_CODE_FOLDERS = ('wandb', 'work_dirs')
 
 
-@functools.lru_cache(maxsize=None)
-def _is_virtualenv(folder: str) -> bool:
-    return os.path.isfile(os.path.join(folder, 'pyvenv.cfg'))
-
-
 def not_project_code(path: str, root: str) -> bool:
     """Whether W&B's code artifact leaves out ``path`` (a file under
     ``root``): it lies in a hidden folder, a virtual environment or one of
@@ -44,7 +38,7 @@ def not_project_code(path: str, root: str) -> bool:
     for part in os.path.relpath(path, root).split(os.sep)[:-1]:
         folder = os.path.join(folder, part)
         if part.startswith('.') or part in NOT_CODE_FOLDERS or \
-                _is_virtualenv(folder):
+                os.path.isfile(os.path.join(folder, 'pyvenv.cfg')):
             return True
     return False
 
