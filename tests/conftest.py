@@ -3,6 +3,7 @@ MMEngine's logged warnings; and the skip of CUDA tests where there is no
 GPU."""
 import collections
 import contextlib
+import gc
 import logging
 import os
 from pathlib import Path
@@ -48,6 +49,14 @@ def pytest_collection_modifyitems(config: pytest.Config,
     for item in items:
         if item.get_closest_marker('cuda'):
             item.add_marker(skip)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (torch, MMEngine, timm, onnx...: ~0.5 M
+    objects) is frozen out of the garbage collector: each full collection
+    then scans what the tests make, not that again (measured on tests/models
+    and tests/engine: 7.0 s of full collections, 4.1 s frozen)."""
+    gc.freeze()
 
 
 @pytest.fixture(scope='session', autouse=True)
