@@ -215,6 +215,10 @@ def _serve() -> None:
         except Exception:  # e.g. a clone's broken segkit
             replies.write('failed\n')
             return
+        # yapf loads its grammar on first use (~0.2 s): every Runner
+        # formats its config once.
+        from mmengine.config import Config
+        assert Config(dict(warm=True)).pretty_text
     # What the preload made is never collected: the children skip it in
     # every full collection, and leave its pages shared, not copied.
     gc.freeze()
