@@ -2,6 +2,7 @@
 keys renamed to timm's, checked against the reference implementation
 (``efficientnet-lite-pytorch``, a test dependency only) and on real
 CamVid frames."""
+import os
 import re
 from pathlib import Path
 
@@ -213,7 +214,7 @@ def test_analyze_model_names_the_weights_or_the_missing_wheel(tmp_path):
     def analyze(**env):
         return run_python(
             ['tools/analyze_model.py', 'configs/unet_effl0_camvid_quick.py',
-             '--shape', '64', '64'], env=dict(env, PATH='/usr/bin:/bin'))
+             '--shape', '64', '64'], env=dict(os.environ, **env))
 
     done = analyze()
     assert done.returncode == 0, done.stderr
