@@ -3,6 +3,7 @@ of smp's shared model tests: odd sizes, channels_last, 1 and 4 input
 channels, forward and backward, a state-dict round trip, a binary head and
 the error that names the divisor. Small widths keep it inside CI time."""
 import copy
+import functools
 import io
 from typing import Dict, NamedTuple, Optional
 
@@ -15,7 +16,7 @@ from segkit.structures import SegDataSample
 
 
 class Combo(NamedTuple):
-    backbone: dict
+    backbone: str  # a key of BACKBONES
     head: dict
     neck: Optional[dict] = None
 
@@ -53,29 +54,33 @@ SIZE = (32, 32)
 
 
 def combos():
-    for b_name, backbone in BACKBONES.items():
+    for b_name in BACKBONES:
         for h_name, head in HEADS.items():
             if h_name not in ONLY.get(b_name, HEADS):
                 continue
             yield pytest.param(
-                Combo(backbone, head, NECKS['fpn'] if h_name == 'fpn'
+                Combo(b_name, head, NECKS['fpn'] if h_name == 'fpn'
                       else None), id=f'{b_name}-{h_name}')
+
+
+@functools.lru_cache(maxsize=None)
+def divisor_of(backbone: str) -> int:
+    """The largest stride of ``BACKBONES[backbone]``, built once."""
+    return max(MODELS.build(copy.deepcopy(BACKBONES[backbone])).strides)
 
 
 def build(combo: Combo, num_classes: int = 3, in_channels: int = 3,
           seed: int = 0, losses=None):
     torch.manual_seed(seed)
-    backbone = dict(combo.backbone, in_channels=in_channels)
+    backbone = dict(BACKBONES[combo.backbone], in_channels=in_channels)
     head = dict(combo.head, num_classes=num_classes)
     if losses is not None:
         head['loss_decode'] = losses
-    probe = MODELS.build(copy.deepcopy(backbone))
-    divisor = max(probe.strides)
     return MODELS.build(dict(
         type='EncoderDecoder', backbone=backbone, neck=combo.neck,
         decode_head=head,
         data_preprocessor=dict(type='SegDataPreProcessor',
-                               size_divisor=divisor)))
+                               size_divisor=divisor_of(combo.backbone))))
 
 
 def samples_for(masks: torch.Tensor):
