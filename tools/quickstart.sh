@@ -24,14 +24,9 @@ config=configs/unet_effl0_camvid_quick.py
 work_dir=work_dirs/unet_effl0_camvid_quick
 echo "Training $config"
 .venv/bin/python tools/train.py "$config" --work-dir "$work_dir" "$@"
-# The best checkpoint of the run just made (recorded in its last
-# checkpoint), never another run's best_*.pth in the same work dir.
-best=$(.venv/bin/python -c 'import sys
-from segkit.engine import install_checkpoint_safety
-from segkit.engine.resume import best_checkpoint
-install_checkpoint_safety()
-print(best_checkpoint(sys.argv[1]))' "$work_dir")
-.venv/bin/python tools/test.py "$config" "$best" --work-dir "$work_dir" \
+# The work dir stands for the best checkpoint of the run just made
+# (recorded in its last checkpoint), never another run's best_*.pth there.
+.venv/bin/python tools/test.py "$config" "$work_dir" --work-dir "$work_dir" \
   --out "$work_dir/test_metrics.json" "${test_args[@]+"${test_args[@]}"}"
-echo "Checkpoints: $work_dir/   best: $best"
+echo "Checkpoints: $work_dir/"
 echo "Scores: $work_dir/test_metrics.json"

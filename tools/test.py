@@ -4,9 +4,8 @@ import os.path as osp
 
 from segkit.apis import (add_runner_args, add_strict_arg, add_tta_args,
                          configure_checkpoint_fit, load_config,
-                         parse_runner_args, require_file, run_tool,
-                         tta_test_cfg)
-from segkit.apis.cli import CHECKPOINT_FILES
+                         parse_runner_args, run_tool, tta_test_cfg)
+from segkit.apis.cli import resolve_checkpoint
 from segkit.apis.onnx_model import (BACKENDS, onnx_model_config,
                                     resolve_backend)
 from segkit.engine import install_checkpoint_safety, prepare_distributed
@@ -18,7 +17,9 @@ from segkit.registry import RUNNERS
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a segmentor')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint', help="checkpoint file, or a training run's work dir "
+        '(the best checkpoint of its last run)')
     parser.add_argument(
         '--out', help='write the metrics to this JSON file (with '
         '--format-only: the predictions, as a Kaggle RLE csv)')
@@ -53,8 +54,7 @@ def main() -> None:
     args = parse_args()
     tta = tta_test_cfg(args)
     install_checkpoint_safety()
-    checkpoint = require_file(args.checkpoint, 'checkpoint',
-                              CHECKPOINT_FILES)
+    checkpoint = resolve_checkpoint(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     cfg.load_from = checkpoint
@@ -73,8 +73,8 @@ def main() -> None:
         configure_show_dir(cfg, args.show_dir)
     if args.worst is not None:
         configure_hook(cfg, 'ReportHook', worst=args.worst)
-    if resolve_backend(args.backend, args.checkpoint) == 'onnxruntime':
-        cfg.model = onnx_model_config(cfg, args.checkpoint)
+    if resolve_backend(args.backend, checkpoint) == 'onnxruntime':
+        cfg.model = onnx_model_config(cfg, checkpoint)
         cfg.load_from = None
     prepare_distributed(cfg)
     metrics = RUNNERS.build(cfg).test()

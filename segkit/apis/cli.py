@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 from mmengine.config import DictAction
 
 from segkit.engine.hooks.hook_config import configure_hook
+from segkit.engine.resume import best_checkpoint
 from segkit.models.segmentors.inference_modes import InferenceConfig
 from segkit.utils import ConfigValueError, MissingPathError, SegkitUserError
 
@@ -233,3 +234,15 @@ def require_file(path: str, what: str, expected: str) -> str:
         raise MissingPathError(f'{what} not found: {path}: expected '
                                f'{expected}')
     return path
+
+
+def resolve_checkpoint(path: str) -> str:
+    """What ``tools/test.py`` scores: a checkpoint or ``.onnx`` file as
+    given, or, for a work dir, the best checkpoint of the run that wrote
+    its ``last_checkpoint`` (:func:`~segkit.engine.resume.best_checkpoint`).
+    """
+    if not os.path.isdir(path):
+        return require_file(path, 'checkpoint', CHECKPOINT_FILES)
+    best = best_checkpoint(path)
+    print(f'checkpoint: {best}, the best of the last run in {path}')
+    return best

@@ -15,6 +15,7 @@ from mmengine.model import BaseModel
 from torch import nn
 from torch.utils.data import Dataset
 
+from segkit.apis.cli import resolve_checkpoint
 from segkit.engine.resume import (MODEL_IDENTITY_KEY, best_checkpoint,
                                   find_resume_checkpoint, model_identity)
 from segkit.engine.runner import SegRunner, auto_log_interval
@@ -302,7 +303,7 @@ def test_resume_search_passes_over_another_models_checkpoints(
                                dict(type='SegRunnerTestModel', hidden=4))
 
 
-def test_best_checkpoint_is_the_last_runs_own(tmp_path):
+def test_best_checkpoint_is_the_last_runs_own(tmp_path, capsys):
     work = tmp_path / 'work'
     runner = RUNNERS.build(config(work))
     runner.train()
@@ -311,6 +312,12 @@ def test_best_checkpoint_is_the_last_runs_own(tmp_path):
     decoy = work / 'best_accuracy_iter_99.pth'
     decoy.write_bytes(Path(best).read_bytes())
     assert best_checkpoint(str(work)) == best
+    # tools/test.py CONFIG WORK_DIR scores it, and says which it is.
+    capsys.readouterr()
+    assert resolve_checkpoint(str(work)) == best
+    assert capsys.readouterr().out == (
+        f'checkpoint: {best}, the best of the last run in {work}\n')
+    assert resolve_checkpoint(str(decoy)) == str(decoy)  # a file as given
     (work / 'last_checkpoint').unlink()
     with pytest.raises(MissingPathError, match='holds no finished training'):
         best_checkpoint(str(work))

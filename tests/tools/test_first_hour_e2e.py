@@ -243,6 +243,8 @@ def test_quickstart_gives_its_overrides_to_testing_too(clone):
     # decoder_channels reached testing too, or the 8-channel checkpoint
     # would not fit the config's wider decoder
     succeeded(proc)
-    metrics = (clone / 'work_dirs' / 'unet_effl0_camvid_quick' /
-               'test_metrics.json')
+    work_dir = 'work_dirs/unet_effl0_camvid_quick'
+    assert (f'checkpoint: {clone / work_dir}/best_mIoU_iter_1.pth, the best '
+            f'of the last run in {work_dir}\n') in proc.stdout
+    metrics = clone / work_dir / 'test_metrics.json'
     assert 0 <= json.loads(metrics.read_text())['mIoU'] <= 1
